@@ -1,0 +1,38 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config/watchtower.yaml
+
+.PHONY: run test lint eval bench demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/watchtower run --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+eval: $(STAMP)
+	$(BIN)/python scripts/eval.py --config $(CONFIG)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/score_speed.py
+
+demo: $(STAMP)
+	$(BIN)/watchtower demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

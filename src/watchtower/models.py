@@ -1,0 +1,195 @@
+"""Frozen, typed data passed between pipeline stages.
+
+fetch → :class:`FetchResult`; parse → :class:`Entry` (feeds, JSON Feed, new links and
+changed text of pages); matcher → :class:`Score` with its :class:`Explanation`.
+Nothing here does I/O. Every text field holds *untrusted* plain text taken from the
+web: templates must escape it and only ``http(s)`` URLs may become links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+EntryKind = Literal["feed", "page"]
+MatchKind = Literal["term", "phrase", "entity", "concept", "seed", "exclude"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One HTTP answer for a source: 200 with a body, or 304 with none.
+
+    ``headers`` has lower-case names. ``url`` is the final URL after redirects.
+    """
+
+    url: str
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item found in a source: a feed entry, or new/changed text on a page.
+
+    ``guid`` is stable within its source (feed guid, else canonical link, else a hash
+    of title and summary). ``url`` is canonical (no tracking parameters, no
+    fragment) and always http(s) or ``None``. ``published`` is timezone-aware UTC or
+    ``None``. ``diff`` holds the added lines of a page change, empty for feed items.
+    """
+
+    source: str
+    guid: str
+    title: str
+    url: str | None = None
+    summary: str = ""
+    content: str = ""
+    published: datetime | None = None
+    kind: EntryKind = "feed"
+    diff: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The body the matcher reads: summary and content, without repeats."""
+        if not self.content or self.content.startswith(self.summary):
+            return self.content or self.summary
+        if self.summary.startswith(self.content):
+            return self.summary
+        return f"{self.summary}\n{self.content}"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One reason a score moved: a term, phrase, entity, concept, seed or exclude."""
+
+    kind: MatchKind
+    label: str
+    contribution: float
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "contribution": round(self.contribution, 4),
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why an item scored what it did. Stored with the item, shown in every alert."""
+
+    matches: tuple[Match, ...] = ()
+    nearest_seed: str | None = None
+    seed_similarity: float = 0.0
+    excluded_by: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def by_kind(self, *kinds: MatchKind) -> tuple[Match, ...]:
+        return tuple(m for m in self.matches if m.kind in kinds)
+
+    def summary(self) -> str:
+        """One human line, e.g. ``entities: North Korea; terms: forced repatriation``."""
+        if self.excluded_by:
+            return f"excluded by {self.excluded_by!r}"
+        parts = []
+        ents = [m.label for m in self.by_kind("entity")]
+        terms = [m.label for m in self.by_kind("term", "phrase", "concept")]
+        if ents:
+            parts.append("entities: " + ", ".join(ents[:5]))
+        if terms:
+            parts.append("terms: " + ", ".join(terms[:6]))
+        if self.nearest_seed:
+            parts.append(f"like seed {self.nearest_seed!r} ({self.seed_similarity:.2f})")
+        return "; ".join(parts) or "no match"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "matches": [m.to_dict() for m in self.matches],
+            "nearest_seed": self.nearest_seed,
+            "seed_similarity": round(self.seed_similarity, 4),
+            "excluded_by": self.excluded_by,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        return cls(
+            matches=tuple(
+                Match(m["kind"], m["label"], float(m["contribution"]), int(m.get("count", 1)))
+                for m in data.get("matches", ())
+            ),
+            nearest_seed=data.get("nearest_seed"),
+            seed_similarity=float(data.get("seed_similarity", 0.0)),
+            excluded_by=data.get("excluded_by"),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A relevance score in [0, 1] and the reasons for it."""
+
+    value: float
+    explanation: Explanation = field(default_factory=Explanation)
+
+    def alerts_at(self, threshold: float) -> bool:
+        return self.explanation.excluded_by is None and self.value >= threshold
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers about a source between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    page_hash: str | None = None
+    snapshot: str | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    next_due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """The new fetch state written with a poll's items, in the same transaction."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    page_hash: str | None = None
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredEntry:
+    """An entry with its score and its near-duplicate signature (see ``dedupe``)."""
+
+    entry: Entry
+    score: Score
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one stored poll changed."""
+
+    new_items: int = 0
+    new_alerts: tuple[int, ...] = ()
+    joined_stories: int = 0

@@ -1,0 +1,116 @@
+"""Normalising untrusted web text and links: shared by every source kind.
+
+* :func:`canonical_url` — only http(s); lower-case scheme and host; no fragment, no
+  default port, no tracking parameters (``utm_*``, ``fbclid``…); query sorted.
+* :func:`html_to_text` — HTML (or plain text) to whitespace-normalised plain text.
+* :func:`stable_guid` — an entry's id: its guid, else its canonical link, else a hash
+  of title and summary (feeds without ``<guid>`` exist; PITFALLS 5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from bs4 import BeautifulSoup
+
+_TRACKING = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
+    r"|ref|ref_src|cmpid|ocid|src|at_medium|at_campaign|smid|taid)$",
+    re.IGNORECASE,
+)
+_WS = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_BLANKS = re.compile(r"\n\s*\n+")
+_BLOCK_TAGS = (
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "blockquote",
+    "pre",
+    "header",
+    "footer",
+    "dd",
+    "dt",
+    "figcaption",
+)
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head")
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """The canonical http(s) form of ``url`` (resolved against ``base``), or None."""
+    if not url:
+        return None
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    default = {"http": 80, "https": 443}[scheme]
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        netloc = f"[{host}]" if port in (None, default) else f"[{host}]:{port}"
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
+    )
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def normalize_text(text: str) -> str:
+    """NFC, collapsed spaces, at most one blank line between paragraphs, trimmed."""
+    text = unicodedata.normalize("NFC", text).replace("\x00", "")
+    lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(html: str | None) -> str:
+    """Plain text of an HTML fragment (or of plain text): scripts and styles dropped."""
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return normalize_text(html)
+    soup = BeautifulSoup(html, "lxml")
+    for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCK_TAGS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    return normalize_text(soup.get_text())
+
+
+def stable_guid(guid: str | None, link: str | None, title: str, summary: str) -> str:
+    """An entry id that stays the same across polls of the same source."""
+    if guid and guid.strip():
+        return guid.strip()[:1000]
+    canon = canonical_url(link)
+    if canon:
+        return canon
+    digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
+    return f"sha256:{digest[:32]}"

@@ -1,0 +1,140 @@
+"""Real loopback servers and shared paths for the tests.
+
+``LoopbackHTTP`` is a threaded HTTP/1.1 server on 127.0.0.1 with routes a test sets:
+fixed responses, callables, or generators that stream (slowly, if they like). Every
+request is recorded so a test can check what Watchtower actually sent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("WATCHTOWER_SHARED", ROOT.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test cleanly when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared is only on development machines)")
+    return path
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Response:
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | Iterable[bytes] = b""
+
+
+Handler = Callable[[Request], Response]
+
+
+class LoopbackHTTP:
+    """A real HTTP server on 127.0.0.1:<free port>, for feeds, pages and webhooks."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Response | Handler] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                req = Request(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                with outer._lock:
+                    outer.requests.append(req)
+                route = outer.routes.get(self.path.split("?")[0], Response(404, {}, b"not found"))
+                resp = route(req) if callable(route) else route
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                if isinstance(resp.body, bytes):
+                    if "content-length" not in {k.lower() for k in resp.headers}:
+                        self.send_header("Content-Length", str(len(resp.body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(resp.body)
+                    return
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    for chunk in resp.body:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
+            do_GET = do_POST = do_HEAD = _serve  # noqa: N815
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def requests_to(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path.split("?")[0] == path]
+
+    def __enter__(self) -> LoopbackHTTP:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def trickle(data: bytes, every: float) -> Iterator[bytes]:
+    """Stream one byte each ``every`` seconds (a slow-loris server)."""
+    for i in range(len(data)):
+        yield data[i : i + 1]
+        time.sleep(every)
+
+
+def feed_with_etag(body: bytes, etag: str, content_type: str = "application/rss+xml") -> Handler:
+    """A feed route that answers 304 to a matching If-None-Match."""
+
+    def handler(req: Request) -> Response:
+        if req.headers.get("if-none-match") == etag:
+            return Response(304, {"ETag": etag})
+        return Response(200, {"Content-Type": content_type, "ETag": etag}, body)
+
+    return handler

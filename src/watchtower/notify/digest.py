@@ -1,0 +1,370 @@
+"""The digest email: every alert not yet mailed in a digest, once per cron period.
+
+A *period* is named by the most recent fire time of ``email.digest`` (a 5-field cron in
+``email.timezone``) at or before ``now``, as ISO UTC — e.g. ``2026-05-05T07:00:00+00:00``
+— or ``manual:<iso>`` when no cron is configured. The ``digest`` table has one row per
+period (``period`` is UNIQUE), which is what makes a digest go out once per period even
+across restarts and crashes:
+
+1. one transaction: insert ``digest(period, status="sending", message_id)`` and move
+   every pending ``digest`` delivery into it (``status="sending"``, ``digest_id``);
+2. render and send (SMTP 250);
+3. one transaction: the digest and its deliveries become ``sent``.
+
+If the process dies or the mail server is down between 1 and 3, the digest stays
+``sending``: the next :func:`send_digest` (any period) or :func:`resume_digests` (the
+delivery worker calls it) re-sends it with the *same* Message-ID and the same alerts
+instead of building a second one. A second ``--send`` in the same period finds the row
+and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import col, select
+
+from watchtower.errors import DeliveryError, StoreError
+from watchtower.notify.email import send_message
+from watchtower.notify.render import build_message, card, new_token, render_html, render_text
+from watchtower.notify.render import zone_of as _zone_of
+from watchtower.notify.sanitize import one_line
+from watchtower.store.tables import Delivery, Digest
+
+if TYPE_CHECKING:
+    from watchtower.config import EmailConfig
+    from watchtower.store import AlertView, Store
+
+__all__ = [
+    "DIGEST_CHANNEL",
+    "DigestOutcome",
+    "digest_period",
+    "period_label",
+    "render_digest",
+    "resume_digests",
+    "send_digest",
+]
+
+log = logging.getLogger(__name__)
+
+DIGEST_CHANNEL = "digest"
+_LOOKBACKS = (
+    timedelta(minutes=2),
+    timedelta(hours=2),
+    timedelta(days=2),
+    timedelta(days=32),
+    timedelta(days=400),
+    timedelta(days=366 * 8),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOutcome:
+    """What :func:`send_digest` did.
+
+    ``sent`` is true only when a digest email was accepted by the mail server during
+    this call. ``reason`` is one human line ("sent", "nothing new", "already sent for
+    this period", "not sent: …; will retry", "preview"). ``message`` is the rendered
+    email for a preview (and for a send), else ``None``.
+    """
+
+    sent: bool
+    alert_count: int
+    period: str
+    reason: str
+    message: EmailMessage | None = field(default=None, compare=False, repr=False)
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
+def _previous_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
+    for back in _LOOKBACKS:
+        fire = trigger.get_next_fire_time(None, now - back)
+        if fire is None or fire > now:
+            continue
+        last: datetime = fire
+        while True:
+            nxt = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
+            if nxt is None or nxt > now:
+                return last
+            last = nxt
+    return None
+
+
+def digest_period(cfg: EmailConfig, now: datetime) -> str:
+    """The period key for ``now``: the latest fire time of ``cfg.digest`` ≤ ``now``.
+
+    ISO 8601 UTC (``2026-05-05T07:00:00+00:00``); ``manual:<now ISO UTC>`` when no
+    digest cron is configured (or it never fired).
+    """
+    now = _aware(now)
+    if cfg.digest:
+        trigger = CronTrigger.from_crontab(cfg.digest, timezone=_zone_of(cfg))
+        fire = _previous_fire(trigger, now)
+        if fire is not None:
+            return fire.astimezone(UTC).isoformat()
+    return "manual:" + now.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def period_label(period: str, cfg: EmailConfig) -> str:
+    """A human label for a period key, in the configured time zone."""
+    manual = period.startswith("manual:")
+    raw = period.removeprefix("manual:")
+    try:
+        when = _aware(datetime.fromisoformat(raw)).astimezone(_zone_of(cfg))
+    except ValueError:
+        return one_line(period, 80)
+    text = f"{when:%a} {when.day} {when:%b %Y, %H:%M %Z}"
+    return f"{text} (sent by hand)" if manual else text
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def render_digest(
+    alerts: Sequence[AlertView], cfg: EmailConfig, period_label: str, message_id: str
+) -> EmailMessage:
+    """The digest email: multipart/alternative (text/plain, then text/html).
+
+    Alerts are ranked by score (highest first); each is one story with its title, every
+    outlet with its link, published time, score, the reasons (explanation summary and
+    top matches) and, for page alerts, the added lines. All text is escaped, the HTML is
+    re-sanitised with an allow-list, only http(s) links survive, and there are no
+    scripts, images or remote resources. ``message_id`` is used for the Message-ID
+    header (``<id@domain of from>``).
+    """
+    zone = _zone_of(cfg)
+    ranked = sorted(alerts, key=lambda a: (-float(a.score), a.id))
+    cards = [card(a, zone, rank) for rank, a in enumerate(ranked, start=1)]
+    count = len(cards)
+    heading = f"Watchtower digest: {period_label}"
+    noun = "alert" if count == 1 else "alerts"
+    subject = f"{cfg.subject_prefix} Digest {period_label}: {count} {noun}"
+    if cards:
+        subject += f" (top: {cards[0].title})"
+    context = {"cards": cards, "heading": heading, "period_label": period_label}
+    return build_message(
+        cfg,
+        subject=subject,
+        text=render_text("digest.txt.j2", **context),
+        html=render_html("digest.html.j2", title=heading, **context),
+        message_id=message_id,
+        extra_headers=[("X-Watchtower-Digest", period_label)],
+    )
+
+
+# --- state (sync; run in a worker thread) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    period: str
+    message_id: str
+    alert_ids: tuple[int, ...]
+
+
+def _row(session: object, digest: Digest) -> _Row:
+    assert digest.id is not None
+    stmt = select(Delivery.alert_id).where(Delivery.digest_id == digest.id)
+    alert_ids = tuple(session.exec(stmt).all())  # type: ignore[attr-defined]
+    return _Row(digest.id, digest.period, digest.message_id or f"digest_{digest.id}", alert_ids)
+
+
+def _unfinished(store: Store, *, exclude: str | None = None) -> list[_Row]:
+    with store.session() as session:
+        stmt = select(Digest).where(col(Digest.status) == "sending").order_by(col(Digest.id))
+        rows = [d for d in session.exec(stmt).all() if d.period != exclude]
+        return [_row(session, d) for d in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Begin:
+    row: _Row | None
+    reason: str
+
+
+def _begin(store: Store, period: str, now: datetime, send_empty: bool) -> _Begin:
+    """Find or create the digest row of ``period`` (step 1 of the module docstring)."""
+    with store.session() as session:
+        existing = session.exec(select(Digest).where(col(Digest.period) == period)).first()
+        if existing is not None:
+            if existing.status == "sent":
+                return _Begin(None, "already sent for this period")
+            return _Begin(_row(session, existing), "resuming")
+        pending = session.exec(
+            select(Delivery.id).where(
+                col(Delivery.channel) == DIGEST_CHANNEL,
+                col(Delivery.status) == "pending",
+                col(Delivery.digest_id).is_(None),
+            )
+        ).all()
+        if not pending and not send_empty:
+            return _Begin(None, "nothing new")
+        digest = Digest(
+            period=period,
+            status="sending",
+            message_id=f"digest_{new_token()}",
+            alert_count=len(pending),
+            created_at=now,
+        )
+        session.add(digest)
+        session.flush()
+        if pending:
+            session.exec(
+                sa.update(Delivery)
+                .where(col(Delivery.id).in_(pending), col(Delivery.status) == "pending")
+                .values(status="sending", digest_id=digest.id, lease_until=None)
+            )
+        session.flush()
+        return _Begin(_row(session, digest), "new")
+
+
+def _finish(store: Store, digest_id: int, now: datetime) -> None:
+    """Step 3: the digest and all its deliveries are sent, in one transaction."""
+    with store.session() as session:
+        session.exec(
+            sa.update(Digest).where(col(Digest.id) == digest_id).values(status="sent", sent_at=now)
+        )
+        session.exec(
+            sa.update(Delivery)
+            .where(col(Delivery.digest_id) == digest_id)
+            .values(status="sent", sent_at=now, lease_until=None, last_error=None)
+        )
+
+
+def _note_failure(store: Store, digest_id: int, error: str) -> None:
+    with store.session() as session:
+        session.exec(
+            sa.update(Delivery)
+            .where(col(Delivery.digest_id) == digest_id)
+            .values(attempts=Delivery.attempts + 1, last_error=error[:500])
+        )
+
+
+def _pending_views(store: Store) -> list[AlertView]:
+    with store.session() as session:
+        open_digests = select(Digest.id).where(col(Digest.status) == "sending")
+        ids = session.exec(
+            select(Delivery.alert_id).where(
+                col(Delivery.channel) == DIGEST_CHANNEL,
+                sa.or_(
+                    sa.and_(col(Delivery.status) == "pending", col(Delivery.digest_id).is_(None)),
+                    sa.and_(
+                        col(Delivery.status) == "sending", col(Delivery.digest_id).in_(open_digests)
+                    ),
+                ),
+            )
+        ).all()
+    return _views(store, ids)
+
+
+def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
+    views = []
+    for alert_id in alert_ids:
+        view = store.alert_view(alert_id)
+        if view is None:
+            log.warning("digest: alert %d is gone from the store; left out", alert_id)
+            continue
+        views.append(view)
+    return views
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
+    """Render ``row``'s alerts with its Message-ID, send, then mark everything sent."""
+    views = await asyncio.to_thread(_views, store, row.alert_ids)
+    message = render_digest(views, cfg, period_label(row.period, cfg), row.message_id)
+    try:
+        await send_message(cfg.smtp, message)
+    except DeliveryError as exc:
+        await asyncio.to_thread(_note_failure, store, row.id, exc.reason)
+        raise
+    await asyncio.to_thread(_finish, store, row.id, now)
+    log.info(
+        "digest for %s sent: %d alerts, Message-ID %s",
+        row.period,
+        len(row.alert_ids),
+        message["Message-ID"],
+    )
+    return message
+
+
+async def resume_digests(
+    store: Store, cfg: EmailConfig, *, now: datetime, exclude: str | None = None
+) -> int:
+    """Re-send every digest left ``sending`` (crash or mail outage); return how many went.
+
+    Each goes with its original Message-ID and alert set (``exclude`` skips one period).
+    Raises :class:`DeliveryError` when the mail server still refuses (the rest wait for
+    the next call).
+    """
+    sent = 0
+    for row in await asyncio.to_thread(_unfinished, store, exclude=exclude):
+        await _deliver(store, cfg, row, _aware(now))
+        sent += 1
+    return sent
+
+
+async def send_digest(
+    store: Store,
+    cfg: EmailConfig,
+    *,
+    now: datetime,
+    period: str | None = None,
+    preview: bool = False,
+) -> DigestOutcome:
+    """Send the digest of ``period`` (default :func:`digest_period` of ``now``), once.
+
+    Gathers every alert whose ``digest`` delivery is pending, renders and sends one
+    email, and marks it all sent (see the module docstring for the crash-safe steps).
+    Earlier digests left ``sending`` are re-sent first. An empty period sends nothing
+    unless ``cfg.send_empty_digest``. A mail failure does not raise: the outcome says
+    ``not sent: …; will retry`` and the digest is re-sent later with the same
+    Message-ID. ``preview=True`` renders what the next send would contain (even when
+    empty) and changes nothing. Raises :class:`StoreError` if the database fails.
+    """
+    now = _aware(now)
+    key = period or digest_period(cfg, now)
+    if preview:
+        views = await asyncio.to_thread(_pending_views, store)
+        message = render_digest(views, cfg, period_label(key, cfg), f"preview_{new_token()}")
+        return DigestOutcome(False, len(views), key, "preview", message)
+    try:
+        await resume_digests(store, cfg, now=now, exclude=key)
+    except DeliveryError as exc:
+        log.warning("earlier digest not sent, will retry: %s", exc.reason)
+        return DigestOutcome(False, 0, key, f"not sent: {exc.reason}; will retry")
+    try:
+        begin = await asyncio.to_thread(_begin, store, key, now, cfg.send_empty_digest)
+    except StoreError:
+        # Another process inserted this period's row at the same moment (UNIQUE period).
+        again = await asyncio.to_thread(_begin, store, key, now, False)
+        if again.row is not None:
+            return DigestOutcome(False, 0, key, "already being sent for this period")
+        begin = again
+    if begin.row is None:
+        log.info("digest for %s: %s", key, begin.reason)
+        return DigestOutcome(False, 0, key, begin.reason)
+    try:
+        message = await _deliver(store, cfg, begin.row, now)
+    except DeliveryError as exc:
+        log.warning("digest for %s not sent, will retry: %s", key, exc.reason)
+        reason = f"not sent: {exc.reason}; will retry"
+        return DigestOutcome(False, len(begin.row.alert_ids), key, reason)
+    return DigestOutcome(True, len(begin.row.alert_ids), key, "sent", message)

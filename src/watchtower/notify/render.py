@@ -1,0 +1,219 @@
+"""Alerts → safe view models → text and HTML bodies (Jinja2 templates in ``templates/``).
+
+Everything from the web is turned into plain text (:func:`sanitize.plain_text`) and
+vetted URLs (:func:`sanitize.safe_url`) before a template sees it. HTML templates
+(``*.html.j2``) are autoescaped; the rendered HTML body is then re-sanitised with the
+nh3 allow-list (:func:`sanitize.clean_html`) and wrapped in a fixed document shell with
+an inline stylesheet — no scripts, images or remote resources. Text templates
+(``*.txt.j2``) are not escaped (they are plain text).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import jinja2
+from markupsafe import Markup
+
+from watchtower.notify.sanitize import clean_html, one_line, plain_text, safe_url
+
+if TYPE_CHECKING:
+    from watchtower.config import EmailConfig
+    from watchtower.store import AlertView
+
+__all__ = [
+    "AlertCard",
+    "Outlet",
+    "Reason",
+    "build_message",
+    "card",
+    "format_message_id",
+    "new_token",
+    "render_html",
+    "render_text",
+]
+
+_MAX_DIFF_LINES = 20
+_MAX_MATCHES = 6
+_MAX_TITLE = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Outlet:
+    """One outlet carrying a story, ready for a template (plain text, safe URL)."""
+
+    source: str
+    title: str
+    url: str | None
+    published: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One match of the explanation, for the "why" list."""
+
+    kind: str
+    label: str
+    contribution: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCard:
+    """An alert as templates see it: every field plain text or a vetted http(s) URL."""
+
+    alert_id: int
+    rank: int
+    title: str
+    url: str | None
+    score: str
+    source: str
+    published: str
+    summary: str
+    reasons: tuple[Reason, ...]
+    outlets: tuple[Outlet, ...]
+    diff: tuple[str, ...]
+    diff_more: int
+
+
+def _zone(name: str) -> tzinfo:
+    return ZoneInfo(name)
+
+
+def format_time(value: datetime | None, zone: tzinfo) -> str:
+    """``2026-05-05 07:00 UTC`` in the configured zone; ``unknown`` for ``None``."""
+    if value is None:
+        return "unknown"
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def card(alert: AlertView, zone: tzinfo, rank: int = 1) -> AlertCard:
+    """The template view of one alert (see :class:`AlertCard`)."""
+    expl = alert.explanation
+    top = sorted(
+        (m for m in expl.matches if m.kind != "exclude"),
+        key=lambda m: m.contribution,
+        reverse=True,
+    )[:_MAX_MATCHES]
+    lines = [text for line in alert.diff if (text := plain_text(line, limit=300, markup=False))]
+    diff = tuple(lines[:_MAX_DIFF_LINES])
+    outlets = tuple(
+        Outlet(
+            source=plain_text(link.source, limit=120) or "unknown outlet",
+            title=plain_text(link.title, limit=_MAX_TITLE),
+            url=safe_url(link.url),
+            published=format_time(link.published, zone),
+        )
+        for link in alert.sources
+    )
+    if not outlets:
+        outlets = (
+            Outlet(
+                source=plain_text(alert.source, limit=120) or "unknown outlet",
+                title=plain_text(alert.title, limit=_MAX_TITLE),
+                url=safe_url(alert.url),
+                published=format_time(alert.published, zone),
+            ),
+        )
+    return AlertCard(
+        alert_id=alert.id,
+        rank=rank,
+        title=plain_text(alert.title, limit=_MAX_TITLE) or "(untitled)",
+        url=safe_url(alert.url),
+        score=f"{float(alert.score):.2f}",
+        source=plain_text(alert.source, limit=120),
+        published=format_time(alert.published, zone),
+        summary=plain_text(expl.summary(), limit=500, markup=False),
+        reasons=tuple(
+            Reason(m.kind, plain_text(m.label, limit=120, markup=False), f"{m.contribution:+.2f}")
+            for m in top
+        ),
+        outlets=outlets,
+        diff=diff,
+        diff_more=max(len(lines) - _MAX_DIFF_LINES, 0),
+    )
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith(".html.j2")
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("watchtower.notify", "templates"),
+    autoescape=_autoescape,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render_text(template: str, **context: object) -> str:
+    """Render a ``*.txt.j2`` template (plain text, not escaped)."""
+    return _ENV.get_template(template).render(**context)
+
+
+def render_html(template: str, *, title: str, **context: object) -> str:
+    """Render a ``*.html.j2`` body, re-sanitise it, and wrap it in the document shell."""
+    body = clean_html(_ENV.get_template(template).render(**context))
+    shell = _ENV.get_template("_document.html.j2")
+    return shell.render(title=title, body=Markup(body))
+
+
+def new_token() -> str:
+    """24 URL-safe random characters (for Message-IDs built here)."""
+    return secrets.token_urlsafe(18)
+
+
+_ID_SAFE = re.compile(r"[^A-Za-z0-9._\-+=]")
+
+
+def format_message_id(message_id: str, sender: str) -> str:
+    """A valid ``<local@domain>`` Message-ID from a stable id.
+
+    ``msg_abc`` becomes ``<msg_abc@example.org>`` (domain of ``sender``); a value that
+    is already ``<…@…>`` is kept.
+    """
+    if message_id.startswith("<") and message_id.endswith(">") and "@" in message_id:
+        return message_id
+    _, addr = email.utils.parseaddr(sender)
+    domain = addr.rpartition("@")[2] or "watchtower.invalid"
+    domain = _ID_SAFE.sub("", domain) or "watchtower.invalid"
+    local = _ID_SAFE.sub("-", message_id) or new_token()
+    return f"<{local}@{domain}>"
+
+
+def build_message(
+    cfg: EmailConfig,
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> EmailMessage:
+    """A multipart/alternative message (text/plain then text/html) to ``cfg.to``."""
+    msg = EmailMessage()
+    msg["Subject"] = one_line(subject, limit=250)
+    msg["From"] = cfg.from_
+    msg["To"] = ", ".join(cfg.to)
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = format_message_id(message_id, cfg.from_)
+    msg["Auto-Submitted"] = "auto-generated"
+    for name, value in extra_headers:
+        msg[name] = one_line(value, limit=250)
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg
+
+
+def zone_of(cfg: EmailConfig) -> tzinfo:
+    """The configured time zone of ``cfg`` (``timezone`` key)."""
+    return _zone(cfg.timezone)

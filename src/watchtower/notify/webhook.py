@@ -1,0 +1,206 @@
+"""Signed webhooks, the Standard Webhooks way (https://www.standardwebhooks.com/).
+
+Contract (DESIGN.md, fixed):
+
+* ``POST`` of a JSON body with headers ``webhook-id`` (stable per delivery: receivers
+  dedupe on it), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature``
+  (``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``). A secret written
+  ``whsec_<base64>`` is base64-decoded to form the key; any other secret is used as its
+  UTF-8 bytes.
+* Only a 2xx answer is a delivery. Redirects are never followed (a 3xx is a failure).
+  410 Gone is permanent (:class:`PermanentDeliveryError`: the endpoint gets disabled);
+  anything else, a refused connection or a timeout is a :class:`DeliveryError` carrying
+  the receiver's ``Retry-After`` in seconds when it sent one.
+
+Secrets and webhook URLs (which often embed tokens) never appear in messages: a
+webhook is named by its ``key``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from watchtower import __version__ as _version
+from watchtower.errors import ConfigError, DeliveryError, PermanentDeliveryError
+
+if TYPE_CHECKING:
+    from watchtower.config import WebhookConfig
+    from watchtower.store import AlertView
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "encode_body",
+    "parse_retry_after",
+    "post_webhook",
+    "sign",
+    "signing_key",
+    "webhook_headers",
+    "webhook_payload",
+]
+
+log = logging.getLogger(__name__)
+
+#: A receiver's Retry-After is honoured up to this many seconds (one day).
+MAX_RETRY_AFTER = 86_400.0
+_SECRET_PREFIX = "whsec_"
+_USER_AGENT = f"Watchtower/{_version} (webhook)"
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key for ``secret``: base64-decoded after ``whsec_``, else UTF-8 bytes.
+
+    Raises :class:`ConfigError` (without the secret) when a ``whsec_`` secret is not
+    valid base64.
+    """
+    if secret.startswith(_SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret[len(_SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ConfigError(
+                "webhook secret starts with whsec_ but the rest is not valid base64"
+            ) from exc
+    return secret.encode("utf-8")
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256(key, f"{msg_id}.{timestamp}." + body)>``."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def webhook_payload(alert: AlertView) -> dict[str, Any]:
+    """The JSON body for one alert, exactly as DESIGN.md describes it.
+
+    ``{"type": "alert", "alert_id", "score", "title", "url", "source", "published",
+    "sources": [{"source", "title", "url", "published"}, …every outlet of the story],
+    "explanation": {…}}``. For page alerts the added lines are in
+    ``explanation["diff"]``. Times are ISO 8601 with offset, or null.
+    """
+    explanation = alert.explanation.to_dict()
+    if alert.diff:
+        explanation["diff"] = list(alert.diff)
+    return {
+        "type": "alert",
+        "alert_id": alert.id,
+        "score": round(float(alert.score), 4),
+        "title": alert.title,
+        "url": alert.url,
+        "source": alert.source,
+        "published": _iso(alert.published),
+        "sources": [
+            {
+                "source": link.source,
+                "title": link.title,
+                "url": link.url,
+                "published": _iso(link.published),
+            }
+            for link in alert.sources
+        ],
+        "explanation": explanation,
+    }
+
+
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent (compact UTF-8 JSON)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def webhook_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers plus content type and user agent."""
+    return {
+        "content-type": "application/json",
+        "user-agent": _USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
+
+    ``None`` when absent or unreadable; never negative; capped at :data:`MAX_RETRY_AFTER`.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    seconds: float
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+async def post_webhook(
+    client: httpx.AsyncClient,
+    cfg: WebhookConfig,
+    msg_id: str,
+    payload: dict[str, Any],
+    *,
+    now: float,
+) -> None:
+    """POST ``payload`` to ``cfg.url`` signed with ``cfg.secret``; return on 2xx.
+
+    ``msg_id`` is the delivery's stable id (``webhook-id``), ``now`` the Unix time used
+    for ``webhook-timestamp``. Redirects are not followed. Raises
+    :class:`PermanentDeliveryError` on 410 and :class:`DeliveryError` (with
+    ``retry_after`` from the answer, if any) on any other status, connection error or
+    timeout (``cfg.timeout`` bounds the whole request, not each read).
+    """
+    name = f"webhook:{cfg.key}"
+    body = encode_body(payload)
+    try:
+        headers = webhook_headers(cfg.secret.get_secret_value(), msg_id, int(now), body)
+    except ConfigError as exc:
+        raise DeliveryError(f"{name}: {exc}") from exc
+    total = cfg.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(total):
+            response = await client.post(
+                cfg.url, content=body, headers=headers, follow_redirects=False, timeout=total
+            )
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise DeliveryError(f"{name}: no answer within {total:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{name}: {type(exc).__name__}: {_short(exc)}") from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        log.debug("%s accepted %s (HTTP %d)", name, msg_id, status)
+        return
+    if status == 410:
+        raise PermanentDeliveryError(f"{name}: receiver answered 410 Gone")
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+    if 300 <= status < 400:
+        reason = f"{name}: HTTP {status} redirect not followed (configure the final URL)"
+    else:
+        reason = f"{name}: HTTP {status}"
+    raise DeliveryError(reason, retry_after=retry_after)
+
+
+def _short(exc: BaseException) -> str:
+    """A short error text that cannot carry the request URL (which may hold a token)."""
+    text = str(exc).split("\n", 1)[0][:120]
+    return text if "://" not in text else "request failed"

@@ -1,0 +1,172 @@
+"""Near-duplicate detection: one story for the same news on several outlets.
+
+:func:`signature` turns an item's title and text into a MinHash signature over word
+3-shingles (lower-cased words, so punctuation, case and spacing do not matter). Two
+signatures estimate the Jaccard similarity of the items' shingle sets: the share of
+positions with equal minimum hashes. The same wire story reworded slightly shares most
+of its shingles (Jaccard well above 0.3); two different stories on the same subject share
+only stock phrases ("the UN special rapporteur on North Korea", Jaccard below 0.1).
+
+:class:`StoryIndex` finds a known story for a signature in constant time with LSH
+banding (32 bands of 2 hashes: a pair with Jaccard 0.3 becomes a candidate with
+probability 0.95), then confirms each candidate by its estimated Jaccard similarity,
+or by containment when one item is a shortened copy of the other (a feed summary of a
+longer article).
+
+Signature layout (little-endian): version byte, uint32 shingle count, 64 × uint32
+minimum hashes. An empty title and text give ``b""`` (the store then starts a story
+of its own). Signatures are stable across processes and versions of Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+import sys
+from array import array
+from collections import OrderedDict
+from hashlib import blake2b
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+NUM_HASHES = 64
+BANDS = 32
+ROWS = NUM_HASHES // BANDS
+SHINGLE = 3
+MIN_JACCARD = 0.35  # estimated Jaccard at or above which two items are one story
+MIN_CONTAINMENT = 0.7  # share of the shorter item's shingles found in the longer one
+MIN_SHINGLES_FOR_CONTAINMENT = 12
+_HEADER = struct.Struct("<BI")
+_BODY = struct.Struct(f"<{NUM_HASHES}I")
+_WORD = re.compile(r"[^\W_]+")
+_PER_DIGEST = 16  # 32-bit hashes from one 64-byte BLAKE2b digest
+_PERSONS = tuple(b"wt-minhash-%d" % i for i in range(NUM_HASHES // _PER_DIGEST))
+
+
+def _grams(title: str, text: str) -> set[bytes]:
+    words = _WORD.findall(f"{title}\n{text}".lower())
+    if len(words) < SHINGLE:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+
+
+def signature(title: str, text: str) -> bytes:
+    """MinHash signature of an item (see the module docstring); ``b""`` if it has no words.
+
+    Each shingle is hashed with BLAKE2b under four personalisations; each 64-byte digest
+    gives 16 independent 32-bit hash functions.
+    """
+    grams = _grams(title, text)
+    if not grams:
+        return b""
+    mins: list[int] = []
+    for person in _PERSONS:
+        table = array(
+            "I",
+            b"".join(blake2b(g, digest_size=64, person=person).digest() for g in grams),
+        )
+        if sys.byteorder != "little":
+            table.byteswap()
+        mins.extend(min(table[j::_PER_DIGEST]) for j in range(_PER_DIGEST))
+    return _HEADER.pack(VERSION, len(grams)) + _BODY.pack(*mins)
+
+
+def _unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:
+    if len(sig) != _HEADER.size + _BODY.size or sig[0] != VERSION:
+        return None
+    _version, count = _HEADER.unpack_from(sig)
+    return count, _BODY.unpack_from(sig, _HEADER.size)
+
+
+def similarity(a: bytes, b: bytes) -> float:
+    """Estimated Jaccard similarity of two signatures (0.0 if either is unusable)."""
+    ua, ub = _unpack(a), _unpack(b)
+    if ua is None or ub is None:
+        return 0.0
+    return sum(x == y for x, y in zip(ua[1], ub[1], strict=True)) / NUM_HASHES
+
+
+def same_story(a: bytes, b: bytes) -> bool:
+    """True when two signatures are near-duplicates (Jaccard or containment test)."""
+    ua, ub = _unpack(a), _unpack(b)
+    if ua is None or ub is None:
+        return False
+    return _same(ua, ub)[0]
+
+
+def _same(ua: tuple[int, tuple[int, ...]], ub: tuple[int, tuple[int, ...]]) -> tuple[bool, float]:
+    j = sum(x == y for x, y in zip(ua[1], ub[1], strict=True)) / NUM_HASHES
+    if j >= MIN_JACCARD:
+        return True, j
+    small, large = sorted((ua[0], ub[0]))
+    if small >= MIN_SHINGLES_FOR_CONTAINMENT and j > 0:
+        # |A∩B| = J(|A|+|B|)/(1+J); containment of the smaller set
+        containment = j * (small + large) / ((1.0 + j) * small)
+        if containment >= MIN_CONTAINMENT:
+            return True, j
+    return False, j
+
+
+class StoryIndex:
+    """In-memory index of open stories by signature (what the store calls in its
+    transaction). ``find`` returns the id of the most similar known story that is a
+    near-duplicate of ``signature``, else ``None``; ``add`` registers (or re-points) a
+    story. Holds at most ``max_stories`` stories, forgetting the oldest added first.
+    Not thread-safe: the store uses it from one writer.
+    """
+
+    def __init__(self, max_stories: int = 50_000) -> None:
+        self.max_stories = max_stories
+        self._sigs: OrderedDict[int, tuple[int, tuple[int, ...]]] = OrderedDict()
+        self._bands: dict[tuple[int, int, int], set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    @staticmethod
+    def _band_keys(hashes: tuple[int, ...]) -> list[tuple[int, int, int]]:
+        return [(i, hashes[i * ROWS], hashes[i * ROWS + 1]) for i in range(BANDS)]
+
+    def find(self, signature: bytes) -> int | None:
+        """The story this signature belongs to, or ``None`` (also for unusable input)."""
+        unpacked = _unpack(signature)
+        if unpacked is None:
+            return None
+        candidates: set[int] = set()
+        for key in self._band_keys(unpacked[1]):
+            found = self._bands.get(key)
+            if found:
+                candidates.update(found)
+        best: tuple[float, int] | None = None
+        for story_id in candidates:
+            ok, j = _same(unpacked, self._sigs[story_id])
+            if ok and (best is None or (j, story_id) > best):
+                best = (j, story_id)
+        return best[1] if best else None
+
+    def add(self, story_id: int, signature: bytes) -> None:
+        """Register ``story_id`` under ``signature`` (replacing its previous one)."""
+        unpacked = _unpack(signature)
+        if unpacked is None:
+            log.debug("story %s has no usable signature; not indexed", story_id)
+            return
+        self.remove(story_id)
+        self._sigs[story_id] = unpacked
+        for key in self._band_keys(unpacked[1]):
+            self._bands.setdefault(key, set()).add(story_id)
+        while len(self._sigs) > self.max_stories:
+            self.remove(next(iter(self._sigs)))
+
+    def remove(self, story_id: int) -> None:
+        """Forget a story (closed, or outside the story window)."""
+        old = self._sigs.pop(story_id, None)
+        if old is None:
+            return
+        for key in self._band_keys(old[1]):
+            ids = self._bands.get(key)
+            if ids is not None:
+                ids.discard(story_id)
+                if not ids:
+                    del self._bands[key]

@@ -355,6 +355,10 @@ class WebhookConfig(_Model):
             raise Invalid("is empty (expected a shared secret, e.g. ${WEBHOOK_SECRET})", echo=False)
         return value
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (_public_url(value) if name == "url" else value)
+
     @property
     def key(self) -> str:
         """Stable id of this receiver: its name, else ``webhook-`` + sha256(url)[:10]."""
@@ -543,6 +547,10 @@ class Config(_Model):
         if data.get("sources") is None:
             data["sources"] = []
         return data
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (_masked_store(value) if name == "store" else value)
 
     @field_validator("store")
     @classmethod

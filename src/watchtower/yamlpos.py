@@ -73,7 +73,8 @@ def _describe(exc: MarkedYAMLError) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
     text = "; ".join(_first_line(str(p)) for p in parts) or "invalid YAML"
     if "found duplicate key" in text:
-        return "duplicate key " + text.split("found duplicate key", 1)[1].split(" with ")[0]
+        key = text.split("found duplicate key", 1)[1].split(" with value")[0].strip()
+        return f"duplicate key {key}"
     return text
 
 

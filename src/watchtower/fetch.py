@@ -1,0 +1,582 @@
+"""Fetching the hostile web: one bounded, polite, conditional GET per call.
+
+:class:`Fetcher` wraps one ``httpx.AsyncClient`` and enforces, for every request:
+
+* a **total deadline** (``asyncio.timeout``) over connect, redirects and body, not a
+  per-read timeout (PITFALLS 7); waiting for a per-host slot does not count;
+* a **body cap on the decompressed size**: the raw stream is read with
+  ``aiter_raw()`` and inflated by a bounded ``zlib`` decompressor; only identity, gzip
+  and deflate are accepted (``Accept-Encoding: gzip, deflate``) (PITFALLS 8);
+* **redirects followed here**, at most ``max_redirects`` hops, loops detected, each
+  hop's scheme checked (http/https only) (PITFALLS 9);
+* the **address policy** of :mod:`watchtower.netpolicy`, applied by a network backend
+  at connect time to the resolved addresses, so neither a redirect nor DNS rebinding
+  can reach loopback, private, link-local or other non-public addresses. The
+  connection goes to the checked IP; TLS SNI, certificate checks and the ``Host``
+  header still use the URL's host name. Environment proxies are ignored (they would
+  bypass the policy);
+* **politeness**: at most ``per_host_connections`` requests in flight per host and at
+  least ``per_host_interval`` seconds between request starts to one host (PITFALLS 10);
+* **conditional GET** from the caller's ETag / Last-Modified (PITFALLS 11), and a
+  ``User-Agent: Watchtower/<version> (+<contact>)``.
+
+Every failure is a :class:`watchtower.errors.FetchError` subclass whose ``reason`` is
+a short human sentence (``timeout after 20 s``, ``body over 10 MB``, ``redirect to
+private address 10.0.0.5 refused``, ``HTTP 404 Not Found``…).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import logging
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+
+from watchtower import __version__
+from watchtower.errors import (
+    AddressRefused,
+    BodyTooLarge,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    RedirectError,
+)
+from watchtower.models import FetchResult
+from watchtower.netpolicy import AddressPolicy, check_scheme
+
+log = logging.getLogger(__name__)
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "application/json;q=0.5, text/html;q=0.3, */*;q=0.1"
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_RETRY_AFTER = 7 * 24 * 3600.0
+_MB = 1024 * 1024
+
+
+class FetchSettings(Protocol):
+    """What :meth:`Fetcher.from_config` reads (``watchtower.config.FetchConfig``)."""
+
+    timeout: timedelta
+    max_bytes: int
+    allow_private_addresses: bool
+    contact: str | None
+    max_redirects: int
+    per_host_connections: int
+    per_host_interval: timedelta
+
+
+def human_size(n: int) -> str:
+    """``10485760`` → ``10 MB``, ``10000000`` → ``10 MB``, ``2048`` → ``2 kB``."""
+    for unit, sizes in (("GB", (1024**3, 10**9)), ("MB", (_MB, 10**6)), ("kB", (1024, 10**3))):
+        for size in sizes:
+            if n >= size and n % size == 0:
+                return f"{n // size} {unit}"
+    if n >= 10**6:
+        return f"{n / 10**6:.1f} MB"
+    return f"{n} bytes"
+
+
+def human_seconds(seconds: float) -> str:
+    """``20.0`` → ``20 s``, ``0.5`` → ``0.5 s``."""
+    return f"{seconds:.3g} s"
+
+
+def _short(text: object, limit: int = 120) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- transport
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that resolves, checks, then connects to the IP.
+
+    Every address the host name resolves to is checked against ``policy``; refused
+    ones are skipped, and if none is left :class:`AddressRefused` is raised. The TCP
+    connection is made to the checked IP itself, so a second DNS answer (rebinding)
+    is never used.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+        except (socket.gaierror, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve host {_short(host, 60)}") from exc
+        addresses: list[str] = []
+        for info in infos:
+            ip = str(info[4][0])
+            if ip not in addresses:
+                addresses.append(ip)
+        return addresses
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._resolve(host, port)
+        allowed = [ip for ip in addresses if self._policy.refusal(ip, port) is None]
+        if not allowed:
+            reason = self._policy.refusal(addresses[0], port) if addresses else None
+            raise AddressRefused(reason or f"no address for host {_short(host, 60)}")
+        last: Exception | None = None
+        for ip in allowed:
+            try:
+                return await self._inner.connect_tcp(
+                    ip,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise AddressRefused("unix sockets refused")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The verifying TLS context, built once (loading the CA bundle takes ~0.2 s)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """``httpx.AsyncHTTPTransport`` whose connections go through :class:`GuardedBackend`."""
+
+    def __init__(self, policy: AddressPolicy, *, max_connections: int = 100) -> None:
+        super().__init__(trust_env=False, retries=0)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=_ssl_context(),
+            max_connections=max_connections,
+            max_keepalive_connections=min(20, max_connections),
+            keepalive_expiry=5.0,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=GuardedBackend(policy),
+        )
+
+
+# --------------------------------------------------------------------------- body
+
+
+class _Inflater:
+    """Collects a response body, inflating gzip/deflate with a hard output cap."""
+
+    def __init__(self, coding: str | None, limit: int) -> None:
+        self._limit = limit
+        self._raw_limit = limit + limit // 50 + 64 * 1024
+        self._raw = 0
+        self._out = bytearray()
+        self._coding = coding
+        self._d: Any = None
+        self._head = b""
+        self._done = False
+        if coding in ("gzip", "x-gzip"):
+            self._d = zlib.decompressobj(47)
+
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(f"body over {human_size(self._limit)}")
+
+    def _append(self, data: bytes) -> None:
+        if len(self._out) + len(data) > self._limit:
+            raise self._too_large()
+        self._out += data
+
+    def feed(self, data: bytes) -> None:
+        self._raw += len(data)
+        if self._raw > self._raw_limit:
+            raise self._too_large()
+        if self._coding is None:
+            self._append(data)
+            return
+        if self._done or not data:
+            return
+        if self._d is None:  # deflate: zlib-wrapped or raw? Decide from two bytes.
+            self._head += data
+            if len(self._head) < 2:
+                return
+            cmf, flg = self._head[0], self._head[1]
+            zlib_wrapped = (cmf & 0x0F) == 8 and (cmf * 256 + flg) % 31 == 0
+            self._d = zlib.decompressobj(15 if zlib_wrapped else -15)
+            data, self._head = self._head, b""
+        self._inflate(data)
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            try:
+                out = self._d.decompress(data, self._limit - len(self._out) + 1)
+            except zlib.error as exc:
+                raise FetchError(f"corrupt {self._coding} body") from exc
+            self._append(out)
+            if self._d.eof:
+                tail = self._d.unused_data
+                if tail[:2] == b"\x1f\x8b":  # another gzip member follows
+                    self._d = zlib.decompressobj(47)
+                    data = tail
+                    continue
+                self._done = True
+                return
+            data = self._d.unconsumed_tail
+
+    def body(self) -> bytes:
+        if self._d is None and self._head:
+            raise FetchError(f"corrupt {self._coding} body")
+        return bytes(self._out)
+
+
+def _content_coding(headers: httpx.Headers) -> str | None:
+    raw = str(headers.get("content-encoding") or "")
+    codings = [c.strip().lower() for c in raw.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return codings[0]
+    raise FetchError(f"unsupported content encoding {_short(raw, 40)}")
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(delta, 0.0), MAX_RETRY_AFTER)
+
+
+# --------------------------------------------------------------------------- politeness
+
+
+class _HostGate:
+    """At most ``connections`` requests in flight, starts ``interval`` seconds apart."""
+
+    def __init__(self, connections: int, interval: float) -> None:
+        self._sem = asyncio.Semaphore(max(1, connections))
+        self._interval = max(0.0, interval)
+        self._next = 0.0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._sem:
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._next)
+            self._next = start + self._interval
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: str
+
+
+# --------------------------------------------------------------------------- fetcher
+
+
+class Fetcher:
+    """A bounded, polite HTTP client for feeds and pages. Use as an async context manager.
+
+    ``timeout`` is the total seconds per :meth:`fetch` (all hops and the body);
+    ``max_bytes`` caps the decompressed body; ``allow_private`` turns the address
+    policy off; ``contact`` (a URL or e-mail) goes into the User-Agent.
+    ``allowed_endpoints`` lists exact ``(ip, port)`` pairs allowed while the policy is
+    on (for tests and single intranet hosts). One Fetcher serves one event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_bytes: int,
+        allow_private: bool,
+        contact: str | None,
+        max_redirects: int = 5,
+        per_host_connections: int = 2,
+        per_host_interval: float = 1.0,
+        allowed_endpoints: Iterable[tuple[str, int]] = (),
+    ) -> None:
+        if timeout <= 0 or max_bytes <= 0 or max_redirects < 0:
+            raise ValueError("timeout and max_bytes must be positive, max_redirects ≥ 0")
+        self.timeout = float(timeout)
+        self.max_bytes = int(max_bytes)
+        self.max_redirects = int(max_redirects)
+        self.per_host_connections = int(per_host_connections)
+        self.per_host_interval = float(per_host_interval)
+        self.policy = AddressPolicy.build(
+            allow_private=allow_private, allowed_endpoints=allowed_endpoints
+        )
+        self.user_agent = f"Watchtower/{__version__}"
+        if contact:
+            clean = "".join(ch for ch in contact if ch.isprintable()).strip()
+            if clean:
+                self.user_agent += f" (+{clean})"
+        self._client: httpx.AsyncClient | None = None
+        self._gates: dict[str, _HostGate] = {}
+
+    @classmethod
+    def from_config(cls, cfg: FetchSettings, **overrides: Any) -> Fetcher:
+        """A Fetcher from ``watchtower.config.FetchConfig`` (keyword overrides win)."""
+        kwargs: dict[str, Any] = {
+            "timeout": cfg.timeout.total_seconds(),
+            "max_bytes": cfg.max_bytes,
+            "allow_private": cfg.allow_private_addresses,
+            "contact": cfg.contact,
+            "max_redirects": cfg.max_redirects,
+            "per_host_connections": cfg.per_host_connections,
+            "per_host_interval": cfg.per_host_interval.total_seconds(),
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    async def __aenter__(self) -> Fetcher:
+        self._client = httpx.AsyncClient(
+            transport=GuardedTransport(self.policy),
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _gate(self, host: str) -> _HostGate:
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = self._gates[host] = _HostGate(self.per_host_connections, self.per_host_interval)
+        return gate
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> FetchResult:
+        """GET ``url`` within every limit; a 200 (any 2xx) with its body, or a 304.
+
+        ``etag`` / ``last_modified`` are the validators stored from the previous poll
+        (sent as If-None-Match / If-Modified-Since). Raises only FetchError
+        subclasses: FetchTimeout, BodyTooLarge, AddressRefused, RedirectError,
+        HTTPStatusError (429/503 carry ``retry_after`` seconds) or FetchError.
+        """
+        if self._client is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        started = time.monotonic()
+        budget = self.timeout
+        seen = {url}
+        current = url
+        for hop in range(self.max_redirects + 1):
+            host = self._check_url(current, url, hop)
+            async with self._gate(host).slot():
+                t0 = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        outcome = await self._hop(self._client, current, headers, url, hop)
+                except TimeoutError as exc:
+                    raise FetchTimeout(
+                        f"timeout after {human_seconds(self.timeout)}", url=url
+                    ) from exc
+                budget -= time.monotonic() - t0
+            if isinstance(outcome, FetchResult):
+                return _with_elapsed(outcome, time.monotonic() - started, etag, last_modified)
+            nxt = urljoin(current, outcome.location.strip())
+            if hop == self.max_redirects:
+                break
+            if nxt in seen:
+                raise RedirectError("redirect loop", url=url)
+            seen.add(nxt)
+            log.debug("redirect %s -> %s", current, nxt)
+            current = nxt
+        raise RedirectError(f"too many redirects ({self.max_redirects})", url=url)
+
+    def _check_url(self, current: str, origin: str, hop: int) -> str:
+        try:
+            parts = urlsplit(current)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as exc:
+            if hop:
+                raise RedirectError("redirect to an invalid URL", url=origin) from exc
+            raise FetchError("invalid URL", url=origin) from exc
+        check_scheme(parts.scheme, url=origin, redirect=hop > 0)
+        if not parts.hostname:
+            raise FetchError("URL has no host", url=origin)
+        return parts.hostname.lower()
+
+    async def _hop(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        origin: str,
+        hop: int,
+    ) -> FetchResult | _Redirect:
+        try:
+            request = client.build_request("GET", url, headers=headers)
+            response = await client.send(request, stream=True)
+        except AddressRefused as exc:
+            reason = f"redirect to {exc.reason}" if hop else exc.reason
+            raise AddressRefused(reason, url=origin) from exc
+        except FetchError as exc:
+            exc.url = origin
+            raise
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise FetchError("invalid URL", url=origin) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"connection failed: {_short(exc) or type(exc).__name__}", url=origin
+            ) from exc
+        try:
+            return await self._answer(response, url, origin)
+        finally:
+            await response.aclose()
+
+    async def _answer(
+        self, response: httpx.Response, url: str, origin: str
+    ) -> FetchResult | _Redirect:
+        status = response.status_code
+        if status in REDIRECT_STATUSES:
+            location = response.headers.get("location")
+            if not location:
+                raise RedirectError(f"HTTP {status} redirect without Location", url=origin)
+            return _Redirect(location)
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if status == 304:
+            return FetchResult(
+                url=url,
+                status=304,
+                body=b"",
+                headers=headers,
+                etag=headers.get("etag"),
+                last_modified=headers.get("last-modified"),
+            )
+        if not 200 <= status < 300:
+            raise _status_error(status, response.headers, origin)
+        body = await self._read_body(response, origin)
+        headers.pop("content-encoding", None)
+        headers["content-length"] = str(len(body))
+        return FetchResult(
+            url=url,
+            status=200,
+            body=body,
+            headers=headers,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+        )
+
+    async def _read_body(self, response: httpx.Response, origin: str) -> bytes:
+        coding = _content_coding(response.headers)
+        length = response.headers.get("content-length", "")
+        if coding is None and length.isdigit() and int(length) > self.max_bytes:
+            raise BodyTooLarge(f"body over {human_size(self.max_bytes)}", url=origin)
+        inflater = _Inflater(coding, self.max_bytes)
+        try:
+            async for chunk in response.aiter_raw():
+                inflater.feed(chunk)
+        except FetchError as exc:
+            exc.url = origin
+            raise
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"connection broken: {_short(exc) or type(exc).__name__}", url=origin
+            ) from exc
+        return inflater.body()
+
+
+def _status_error(status: int, headers: httpx.Headers, origin: str) -> HTTPStatusError:
+    phrase = httpx.codes.get_reason_phrase(status) or "error"
+    retry_after = None
+    reason = f"HTTP {status} {phrase}"
+    if status in (429, 503):
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if retry_after is not None:
+            reason += f" (retry after {human_seconds(round(retry_after))})"
+    return HTTPStatusError(reason, status=status, url=origin, retry_after=retry_after)
+
+
+def _with_elapsed(
+    result: FetchResult, elapsed: float, etag: str | None, last_modified: str | None
+) -> FetchResult:
+    if result.status == 304:
+        etag = result.etag or etag
+        last_modified = result.last_modified or last_modified
+    else:
+        etag, last_modified = result.etag, result.last_modified
+    return FetchResult(
+        url=result.url,
+        status=result.status,
+        body=result.body,
+        headers=result.headers,
+        etag=etag,
+        last_modified=last_modified,
+        elapsed=elapsed,
+    )

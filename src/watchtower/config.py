@@ -474,28 +474,42 @@ class MetricsConfig(_Model):
 _SECTIONS = ("baseline", "alerts", "fetch", "notify", "service", "metrics")
 
 
-def _store_url(value: str, info: ValidationInfo) -> str:
-    """Check a SQLAlchemy URL; make a relative SQLite path absolute; pick psycopg 3."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+_DB_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9_+.-]*)://(?P<rest>[^?]*)(?P<query>\?.*)?", re.S
+)
+_DB_PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]*:)[^/]*@")
 
-    try:
-        url = make_url(value.strip())
-    except (ArgumentError, ValueError) as exc:
+
+def _store_url(value: str, info: ValidationInfo) -> str:
+    """Check a database URL; make a relative SQLite path absolute; pick psycopg 3.
+
+    Parsed by hand (SQLAlchemy's URL grammar) so that loading a config does not import
+    SQLAlchemy; the store turns the result into an engine.
+    """
+    match = _DB_URL.fullmatch(value.strip())
+    if match is None:
         raise Invalid(
             "is not a database URL (expected e.g. sqlite:///var/watchtower.db or "
             "postgresql://user@host/dbname)",
             echo=False,
-        ) from exc
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    database = url.database or ""
+        )
+    scheme, rest, query = match["scheme"], match["rest"], match["query"] or ""
+    if scheme in ("postgresql", "postgres"):
+        scheme = "postgresql+psycopg"
     base = (info.context or {}).get("base")
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and base:
+    database = rest[1:] if rest.startswith("/") else ""
+    if scheme.split("+")[0] == "sqlite" and base and database not in ("", ":memory:"):
         path = Path(database).expanduser()
         if not database.startswith("file:") and not path.is_absolute():
-            url = url.set(database=os.path.normpath(Path(base) / path))
-    return url.render_as_string(hide_password=False) if url != make_url(value) else value
+            rest = "/" + os.path.normpath(Path(base) / path)
+        elif path.is_absolute():
+            rest = "/" + str(path)
+    return f"{scheme}://{rest}{query}"
+
+
+def _masked_store(store: str) -> str:
+    """The store URL with any password replaced by ``***``."""
+    return _DB_PASSWORD.sub(r"\g<head>***@", store)
 
 
 def _duplicate_names(sources: object) -> list[tuple[Loc, str]]:
@@ -589,8 +603,9 @@ class Config(_Model):
             f"config: {self.path}",
             f"store: {_masked_store(self.store)}",
             f"seeds: {self.baseline.seeds} ({_seed_count(self.baseline.seeds)})",
-            f"baseline: {len(self.baseline.terms)} terms, {len(self.baseline.entities)} "
-            f"entities, {len(self.baseline.exclude)} exclusions",
+            f"baseline: {_plural(len(self.baseline.terms), 'term')}, "
+            f"{_plural(len(self.baseline.entities), 'entity', 'entities')}, "
+            f"{_plural(len(self.baseline.exclude), 'exclusion')}",
             f"alerts: threshold {self.alerts.threshold:g}, stories grouped over "
             f"{format_duration(self.alerts.story_window)}",
             _fetch_line(self.fetch),
@@ -642,21 +657,13 @@ def _unique_name(name: str, names: set[str]) -> str:
 # --------------------------------------------------------------------------- summary
 
 
-def _masked_store(store: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(store).render_as_string(hide_password=True)
-
-
 def _seed_count(folder: Path) -> str:
+    from watchtower.seeds import SEED_SUFFIXES
+
     if not folder.is_dir():
         return "MISSING"
-    files = [
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name not in ("seeds.yaml", "seeds.yml")
-    ]
-    return f"{len(files)} files"
+    count = sum(p.is_file() and p.suffix.lower() in SEED_SUFFIXES for p in folder.iterdir())
+    return f"{count} seed files"
 
 
 def _public_url(url: str) -> str:
@@ -676,12 +683,17 @@ def _fetch_line(fetch: FetchConfig) -> str:
     )
 
 
+def _plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
 def _source_lines(sources: list[SourceConfig]) -> list[str]:
     counts = {kind: sum(s.kind == kind for s in sources) for kind in ("feed", "page", "opml")}
     disabled = sum(not s.enabled for s in sources)
     lines = [
-        f"sources: {len(sources)} ({counts['feed']} feeds, {counts['page']} pages, "
-        f"{counts['opml']} OPML files; {disabled} disabled)"
+        f"sources: {len(sources)} ({_plural(counts['feed'], 'feed')}, "
+        f"{_plural(counts['page'], 'page')}, {_plural(counts['opml'], 'OPML file')}; "
+        f"{disabled} disabled)"
     ]
     for source in sources:
         where = _public_url(source.url) if source.kind != "opml" else str(source.opml)

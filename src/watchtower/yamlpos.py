@@ -22,7 +22,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 Loc = tuple[str | int, ...]
 
 #: Most nodes a config may expand to once aliases are followed (stops "billion laughs").
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 
 
 class YamlSyntaxError(Exception):

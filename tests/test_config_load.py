@@ -478,3 +478,63 @@ def test_models_can_be_built_in_python() -> None:
     config = Config(sources=[source, disabled])
     assert config.feed_and_page_sources() == [source]
     assert config.feed_and_page_sources(include_disabled=True) == [source, disabled]
+
+
+def test_single_strings_where_lists_are_expected(write) -> None:
+    config = load_config(
+        write(
+            """
+            baseline:
+              entities: {North Korea: DPRK, UNHCR: }
+              exclude: K-pop
+            notify:
+              email: {from: wt@example.org, to: analyst@example.org}
+            """
+        )
+    )
+    assert config.baseline.entities == {"North Korea": ["DPRK"], "UNHCR": []}
+    assert config.baseline.exclude == ["K-pop"]
+    assert config.notify.email is not None and config.notify.email.to == ["analyst@example.org"]
+
+
+def test_store_urls_are_checked_and_masked(write) -> None:
+    config = load_config(write("store: postgres://wt:p%40ss@db.example.org:5432/wt\n"))
+    assert config.store == "postgresql+psycopg://wt:p%40ss@db.example.org:5432/wt"
+    assert "store: postgresql+psycopg://wt:***@db.example.org:5432/wt" in config.summary()
+    assert "p%40ss" not in repr(config)
+    assert problems_of(write("store: /var/watchtower.db\n")) == (
+        "wt.yaml:1: store: is not a database URL (expected e.g. sqlite:///var/watchtower.db "
+        "or postgresql://user@host/dbname)",
+    )
+
+
+def test_where_points_at_the_key(write) -> None:
+    config = load_config(write("sources: []\nbaseline:\n  terms: {}\n  seeds: ../seeds\n"))
+    assert config.where("baseline", "seeds") == "wt.yaml:4"
+    assert config.where("baseline", "exclude") == "wt.yaml:2"
+    assert Config().where("store") == "config/watchtower.yaml:1"
+
+
+def test_opml_sources_are_expanded(write, tmp_path: Path) -> None:
+    pytest.importorskip("watchtower.sources.opml")
+    (tmp_path / "feeds.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline text="Daily NK" type="rss" xmlUrl="https://www.dailynk.com/english/feed/"/>'
+        '<outline text="38 North" type="rss" xmlUrl="https://www.38north.org/feed/"/>'
+        '<outline text="Bad" type="rss" xmlUrl="ftp://example.org/feed"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    path = write(
+        """
+        sources:
+          - {name: 38 North, feed: "https://www.38north.org/feed/?utm_source=x"}
+          - {opml: feeds.opml, every: 2h}
+        """
+    )
+    sources = load_config(path).feed_and_page_sources()
+    assert [(s.name, s.url) for s in sources] == [
+        ("38 North", "https://www.38north.org/feed/?utm_source=x"),
+        ("Daily NK", "https://www.dailynk.com/english/feed/"),
+    ]
+    assert sources[1].every == timedelta(hours=2) and sources[1].kind == "feed"

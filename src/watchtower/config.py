@@ -34,6 +34,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -174,6 +175,11 @@ def _duration_allowing_zero(value: object) -> timedelta:
     return parse_duration(value, allow_zero=True)
 
 
+def _one_or_list(value: object) -> object:
+    """A single string where a list of strings is expected is a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
 def _none_is_empty(value: object, empty: Any) -> Any:
     """``key:`` with nothing after it (every child commented out) means the default."""
     return empty if value is None else value
@@ -239,7 +245,15 @@ class BaselineConfig(_Model):
     @field_validator("exclude", mode="before")
     @classmethod
     def _empty_list(cls, value: object) -> object:
-        return _none_is_empty(value, [])
+        return _one_or_list(_none_is_empty(value, []))
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _single_alias(cls, value: object) -> object:
+        """``North Korea: DPRK`` is read as ``North Korea: [DPRK]``; empty as no aliases."""
+        if not isinstance(value, dict):
+            return value
+        return {name: _one_or_list(_none_is_empty(v, [])) for name, v in value.items()}
 
 
 class AlertsConfig(_Model):
@@ -292,7 +306,7 @@ class SourceConfig(_Model):
     @field_validator("exclude_select", "ignore", mode="before")
     @classmethod
     def _empty_list(cls, value: object) -> object:
-        return _none_is_empty(value, [])
+        return _one_or_list(_none_is_empty(value, []))
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceConfig:
@@ -413,7 +427,7 @@ class EmailConfig(_Model):
     @field_validator("to", mode="before")
     @classmethod
     def _one_address(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+        return _one_or_list(value)
 
 
 class NotifyConfig(_Model):
@@ -547,6 +561,17 @@ class Config(_Model):
     """The config file this came from (absolute when loaded); not a YAML key."""
 
     not_yaml: ClassVar[frozenset[str]] = frozenset({"path"})
+    _document: YamlDocument | None = PrivateAttr(default=None)
+    _given: str | None = PrivateAttr(default=None)
+
+    def where(self, *loc: str | int) -> str:
+        """``FILE:LINE`` of a key path as the user wrote it, for messages about it.
+
+        E.g. ``config.where("baseline", "seeds")`` → ``config/watchtower.yaml:12``; the
+        line of the nearest enclosing key that exists (1 when built in Python).
+        """
+        line = self._document.line_of(loc) if self._document else 1
+        return f"{self._given or self.path}:{line}"
 
     @model_validator(mode="before")
     @classmethod
@@ -635,7 +660,7 @@ def _expand_opml(group: SourceConfig, seen: set[str], names: set[str]) -> Iterat
         if url in seen:
             continue
         try:
-            name = _unique_name(feed.title or feed.url, names)
+            name = _unique_name(" ".join(str(feed.title or "").split()) or feed.url, names)
             source = SourceConfig(
                 name=name, feed=feed.url, every=group.every, enabled=group.enabled
             )
@@ -794,22 +819,21 @@ def load_config(path: Path | str | None = None) -> Config:
     :class:`~watchtower.errors.ConfigError` listing every problem found.
     """
     given = str(path) if path is not None else str(default_config_path())
-    file = Path(given).absolute()
+    file = Path(os.path.normpath(Path(given).absolute()))
     document = _read_document(file, given)
     interpolation = _Interpolation(dict(os.environ))
     data = interpolation.walk(document.data, ())
     problems = list(interpolation.problems) + _reserved_keys(data)
     problems += _duplicate_names(data.get("sources"))
     try:
-        config = Config.model_validate(
-            {**data, "path": file}, context={"base": Path(os.path.normpath(file.parent))}
-        )
+        config = Config.model_validate({**data, "path": file}, context={"base": file.parent})
     except ValidationError as exc:
         failed = [loc for loc, _ in interpolation.problems]
         explained = _explain_all(exc, interpolation.raw)
         problems += [p for p in explained if not any(p[0][: len(f)] == f for f in failed)]
     if problems:
         raise ConfigError(_format(problems, document, given))
+    config._document, config._given = document, given
     return config
 
 

@@ -10,6 +10,7 @@ keys, alias cycles and alias bombs raise :class:`YamlSyntaxError` with a line nu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,7 @@ def _mark_line(exc: MarkedYAMLError) -> int:
 def _describe(exc: MarkedYAMLError) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
     text = "; ".join(_first_line(str(p)) for p in parts) or "invalid YAML"
+    text = re.sub(r"\('(<[^>]*>)',\)", r"\1", text)
     if "found duplicate key" in text:
         key = text.split("found duplicate key", 1)[1].split(" with value")[0].strip()
         return f"duplicate key {key}"

@@ -43,8 +43,9 @@ def test_scrape_shows_what_was_recorded() -> None:
     with metrics.start_metrics_server("127.0.0.1:0") as server:
         assert server.host == "127.0.0.1" and server.port > 0
         metrics.observe_poll("Scrape feed", "ok", 0.3, new_items=4, new_alerts=2)
-        metrics.observe_poll("Scrape feed", "not_modified", 0.05)
+        metrics.observe_poll("Scrape feed", "not-modified", 0.05)
         metrics.observe_poll("Scrape broken", "error", 20.0)
+        metrics.observe_poll("Scrape broken", "skipped", 0.0)  # backing off: not timed
         metrics.observe_delivery("webhook:ops", "sent", 0.12)
         metrics.observe_delivery("webhook:ops", "retry", 10.0)
         metrics.observe_delivery("email", "sent", 0.4)
@@ -55,8 +56,9 @@ def test_scrape_shows_what_was_recorded() -> None:
         return got[(name, tuple(sorted(labels.items())))]
 
     assert v("watchtower_polls_total", source="Scrape feed", result="ok") == 1
-    assert v("watchtower_polls_total", source="Scrape feed", result="not_modified") == 1
+    assert v("watchtower_polls_total", source="Scrape feed", result="not-modified") == 1
     assert v("watchtower_polls_total", source="Scrape broken", result="error") == 1
+    assert v("watchtower_polls_total", source="Scrape broken", result="skipped") == 1
     assert v("watchtower_poll_errors_total", source="Scrape broken") == 1
     assert ("watchtower_poll_errors_total", (("source", "Scrape feed"),)) not in got
     assert v("watchtower_items_total") == items0 + 4

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
 #: Values of the ``result`` label of ``watchtower_polls_total``.
-POLL_RESULTS = ("ok", "not_modified", "error")
+POLL_RESULTS = ("ok", "not-modified", "error", "skipped")
 
 _POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -138,9 +138,10 @@ def observe_poll(
 ) -> None:
     """Record one poll of ``source``.
 
-    ``result`` is one of :data:`POLL_RESULTS`: ``ok`` (fetched and processed),
-    ``not_modified`` (a 304 or unchanged page) or ``error`` (also counted in
-    ``watchtower_poll_errors_total``). No-op when metrics are disabled.
+    ``result`` is one of :data:`POLL_RESULTS` (the pipeline's ``PollReport.status``):
+    ``ok`` (fetched and processed), ``not-modified`` (a 304 or unchanged page),
+    ``error`` (also counted in ``watchtower_poll_errors_total``) or ``skipped`` (backing
+    off: counted, but not timed). No-op when metrics are disabled.
     """
     m = _active
     if m is None:
@@ -148,7 +149,8 @@ def observe_poll(
     m.polls.labels(source=source, result=result).inc()
     if result == "error":
         m.poll_errors.labels(source=source).inc()
-    m.poll_seconds.observe(max(0.0, seconds))
+    if result != "skipped":
+        m.poll_seconds.observe(max(0.0, seconds))
     if new_items > 0:
         m.items.inc(new_items)
     if new_alerts > 0:

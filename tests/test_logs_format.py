@@ -21,6 +21,7 @@ from watchtower.logs import (
     forget_secrets,
     journal_stream,
     redact,
+    redact_url,
     scrub,
     setup_logging,
 )
@@ -195,3 +196,13 @@ def test_setup_twice_keeps_one_handler_and_quiets_noisy_libraries() -> None:
 def test_unknown_level_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
         setup_logging("LOUD", stream=io.StringIO())
+
+
+def test_store_url_password_is_redacted() -> None:
+    redact_url("postgresql+psycopg://wt:s3cr%40t-pw@db.internal:5432/wt")
+    redact_url("sqlite:////var/lib/watchtower/watchtower.db")  # no password: nothing to do
+    redact_url(None)
+    assert scrub("connect to wt:s3cr%40t-pw@db failed (password s3cr@t-pw)") == (
+        "connect to wt:***@db failed (password ***)"
+    )
+    assert scrub("/var/lib/watchtower/watchtower.db") == "/var/lib/watchtower/watchtower.db"

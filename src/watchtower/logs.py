@@ -23,7 +23,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,18 @@ def redact(*secrets: str | _Secret | None) -> None:
         values.add(quote(value, safe=""))
     if values:
         _REDACTIONS.add(values)
+
+
+def redact_url(url: str | None) -> None:
+    """Register the password inside a URL (e.g. the store's ``postgresql://u:pw@host/db``)."""
+    if not url:
+        return
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        redact(password, unquote(password))
 
 
 def forget_secrets() -> None:

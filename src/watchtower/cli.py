@@ -1,0 +1,317 @@
+"""The ``watchtower`` command line.
+
+Every expected failure (bad config, unreadable input, unreachable store…) is printed
+as a message that says how to fix it, with exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
+
+import click
+
+from watchtower import __version__
+from watchtower.config import Config, default_config_path, load_config
+from watchtower.errors import ConfigError, WatchtowerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = "Config file (default: $WATCHTOWER_CONFIG, else config/watchtower.yaml)."
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=CONFIG_HELP,
+    )(func)
+
+
+def fail(message: str, fix: str | None = None) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    if fix:
+        click.echo(f"fix: {fix}", err=True)
+    sys.exit(2)
+
+
+def open_config(config_path: Path | None) -> Config:
+    path = config_path or default_config_path()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        fail(
+            f"{path}: configuration is invalid ({len(exc.problems)} problem(s))",
+            "correct the lines above, then run `watchtower check` again",
+        )
+
+
+@contextmanager
+def open_store(config: Config) -> Iterator[Any]:
+    from watchtower.dedupe import StoryIndex
+    from watchtower.store import Store
+
+    store = Store.open(config.store, story_index_factory=StoryIndex)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def setup_logging(config: Config | None = None, verbose: bool = False) -> None:
+    from watchtower.logs import redact
+    from watchtower.logs import setup_logging as _setup
+
+    level = "DEBUG" if verbose else (config.service.log_level if config else "WARNING")
+    _setup(level)
+    if config is not None:
+        redact(*_secrets(config))
+
+
+def _secrets(config: Config) -> list[str]:
+    secrets = [w.secret.get_secret_value() for w in config.notify.webhooks]
+    email = config.notify.email
+    if email is not None and email.smtp.password is not None:
+        secrets.append(email.smtp.password.get_secret_value())
+    return [s for s in secrets if s]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watchtower")
+def cli() -> None:
+    """Watch news feeds and web pages for one subject; alert on what matters."""
+
+
+@cli.command()
+@config_option
+@click.option("--once", is_flag=True, help="Poll every source once, deliver what is due, exit.")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def run(config_path: Path | None, once: bool, verbose: bool) -> None:
+    """Run the service (until SIGTERM), or one pass with --once."""
+    config = open_config(config_path)
+    setup_logging(config, verbose)
+    if once:
+        from watchtower.runtime import run_once
+
+        run_once(config)
+        return
+    from watchtower.daemon import Daemon
+
+    sys.exit(asyncio.run(Daemon(config, config.path).run()))
+
+
+@cli.command()
+@config_option
+@click.option("--sources", "show_sources", is_flag=True, help="Also list each source's health.")
+def check(config_path: Path | None, show_sources: bool) -> None:
+    """Validate the config and seeds; print a summary."""
+    config = open_config(config_path)
+    from watchtower.seeds import read_seeds
+
+    seeds = read_seeds(config.baseline.seeds)
+    click.echo(f"{config.path}: OK")
+    for line in config.summary():
+        click.echo(f"  {line}")
+    click.echo(f"  seeds: {len(seeds)} articles in {config.baseline.seeds}")
+    if show_sources:
+        _print_status(config)
+
+
+@cli.command()
+@config_option
+@click.option("--input", "input_file", required=True, type=click.File("r", encoding="utf-8"),
+              help="JSON lines: {id, title, summary?, content?, url?}; '-' reads stdin.")
+def score(config_path: Path | None, input_file: IO[str]) -> None:
+    """Score documents without fetching or storing them."""
+    config = open_config(config_path)
+    setup_logging(config)
+    from watchtower.matcher import score_jsonl
+    from watchtower.runtime import load_matcher
+
+    matcher = load_matcher(config)
+    for result in score_jsonl(input_file, matcher, config.alerts.threshold):
+        click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@cli.command()
+@config_option
+@click.option("--top", default=25, show_default=True, help="How many terms and phrases.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def baseline(config_path: Path | None, top: int, as_json: bool) -> None:
+    """Show what Watchtower learned from the seeds: terms, phrases, entities."""
+    config = open_config(config_path)
+    setup_logging(config)
+    from watchtower.runtime import load_matcher
+
+    description = load_matcher(config).baseline.describe(top)
+    if as_json:
+        click.echo(json.dumps(description, indent=2, ensure_ascii=False))
+        return
+    for section, rows in description.items():
+        click.echo(f"{section}:")
+        if isinstance(rows, dict):
+            rows = list(rows.items())
+        for row in rows if isinstance(rows, list) else [rows]:
+            click.echo(f"  {_row(row)}")
+
+
+def _row(row: Any) -> str:
+    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
+        return f"{row[1]:8.3f}  {row[0]}"
+    if isinstance(row, dict):
+        return "  ".join(f"{k}={v}" for k, v in row.items())
+    return str(row)
+
+
+@cli.command()
+@config_option
+@click.option("--send", "mode", flag_value="send", help="Send the digest now.")
+@click.option("--preview", "mode", flag_value="preview", help="Print the digest instead.")
+def digest(config_path: Path | None, mode: str | None) -> None:
+    """Send the digest now (--send) or print it (--preview)."""
+    if mode is None:
+        fail("say --send or --preview", "watchtower digest --preview")
+    config = open_config(config_path)
+    setup_logging(config)
+    email = config.notify.email
+    if email is None:
+        fail("no notify.email in the config", "add notify.email, as in the example config")
+    from watchtower.notify.digest import send_digest
+
+    with open_store(config) as store:
+        outcome = asyncio.run(
+            send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview")
+        )
+    if mode == "preview":
+        message = outcome.message
+        click.echo(message.as_string() if message is not None else "(no alerts for a digest)")
+        return
+    click.echo(f"digest {outcome.period}: " + (
+        f"sent, {outcome.alert_count} alerts" if outcome.sent else (outcome.reason or "not sent")
+    ))
+
+
+@cli.command()
+@config_option
+@click.option("--limit", default=50, show_default=True)
+@click.option("--failed", is_flag=True, help="List dead-letter deliveries instead.")
+def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
+    """List stored alerts, newest first, with score, title, sources and why."""
+    config = open_config(config_path)
+    with open_store(config) as store:
+        if failed:
+            dead = store.dead_deliveries()
+            if not dead:
+                click.echo("no failed deliveries")
+            for job, error in dead:
+                click.echo(f"#{job.id} alert {job.alert_id} {job.channel} "
+                           f"after {job.attempts} attempts: {error}")
+            return
+        click.echo(format_alerts(store, limit))
+
+
+def format_alerts(store: Any, limit: int = 50) -> str:
+    """Alerts as text, newest first: score, title, outlets and the reasons."""
+    lines: list[str] = []
+    for alert in store.list_alerts(limit=limit):
+        lines.append(f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
+                     f"{alert.created_at:%Y-%m-%d %H:%M} UTC]")
+        for link in alert.sources:
+            lines.append(f"      {link.source}: {link.url or '(no link)'}")
+        lines.append(f"      why: {alert.explanation.summary()}")
+    return "\n".join(lines) if lines else "no alerts yet"
+
+
+@cli.group()
+def deliveries() -> None:
+    """Inspect and re-queue deliveries."""
+
+
+@deliveries.command("retry")
+@config_option
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Re-queue every dead letter.")
+def deliveries_retry(config_path: Path | None, delivery_id: int | None, retry_all: bool) -> None:
+    """Re-queue a dead-letter delivery (ID) or all of them (--all)."""
+    if (delivery_id is None) == (not retry_all):
+        fail("give a delivery ID or --all", "watchtower alerts --failed lists the IDs")
+    config = open_config(config_path)
+    with open_store(config) as store:
+        count = store.requeue(None if retry_all else delivery_id)
+    if count == 0 and not retry_all:
+        fail(f"no dead delivery #{delivery_id}", "watchtower alerts --failed lists the IDs")
+    click.echo(f"re-queued {count} deliveries; the running service sends them within seconds")
+
+
+@cli.command()
+@config_option
+def status(config_path: Path | None) -> None:
+    """Per-source health, the outbox backlog and dead letters."""
+    _print_status(open_config(config_path))
+
+
+def _print_status(config: Config) -> None:
+    from watchtower.status import render_status
+
+    with open_store(config) as store:
+        click.echo(render_status(store, config, datetime.now(UTC)))
+
+
+@cli.group()
+def sources() -> None:
+    """Work with the configured sources."""
+
+
+@sources.command("export")
+@config_option
+def sources_export(config_path: Path | None) -> None:
+    """Print every configured feed as OPML (for a feed reader)."""
+    config = open_config(config_path)
+    from watchtower.sources.opml import export_opml
+
+    feeds = [(s.name, s.url) for s in config.feed_and_page_sources() if s.kind == "feed"]
+    click.echo(export_opml(feeds))
+
+
+@cli.command()
+def demo() -> None:
+    """Run the pipeline once on bundled sample feeds served on loopback, and show it."""
+    from watchtower.demo import run_demo
+
+    sys.exit(run_demo(sys.stdout))
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="watchtower", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted")
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        fail("configuration is invalid", "correct the lines above")
+    except WatchtowerError as exc:
+        fail(str(exc), _fix_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _fix_for(exc: WatchtowerError) -> str | None:
+    from watchtower.errors import StoreError
+
+    if isinstance(exc, StoreError):
+        return "check `store:` in the config and that the database is reachable"
+    return None

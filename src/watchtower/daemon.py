@@ -1,0 +1,221 @@
+"""The long-running service: scheduling, signals, systemd notifications, ordered shutdown.
+
+Lifecycle:
+* start inside a running event loop; open the runtime; schedule one poll job per
+  source, the delivery worker, the digest and the health check; tell systemd READY;
+* SIGTERM / SIGINT: stop taking new work, let in-flight polls and deliveries finish
+  within ``service.shutdown_timeout``, log one summary line, exit 0; a second signal
+  exits at once;
+* SIGHUP: reload the config; sources added, removed or changed are rescheduled; an
+  invalid config is refused with its ``file:line`` problems and the old one keeps going.
+
+APScheduler's own shutdown cancels coroutine jobs (PITFALLS 14), so every job runs its
+work in a task of ours, shielded from that cancellation and drained here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from watchtower import metrics
+from watchtower.config import Config, load_config
+from watchtower.errors import ConfigError
+from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
+from watchtower.scheduler import Scheduler
+from watchtower.systemd import Notifier
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Daemon", "RunSummary", "run_once"]
+
+
+@dataclass
+class Tally:
+    """Counts for the shutdown summary line."""
+
+    polls: int = 0
+    alerts: int = 0
+    errors: int = 0
+    delivered: int = 0
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Daemon:
+    """``watchtower run``: runs until a signal stops it; returns the exit code."""
+
+    def __init__(self, config: Config, config_path: Path) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.notifier = Notifier.from_env()
+        self.tally = Tally()
+        self._stop = asyncio.Event()
+        self._signals = 0
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._accepting = True
+        self.runtime: Runtime
+        self.scheduler: Scheduler
+
+    async def run(self) -> int:
+        async with Runtime(self.config) as runtime:
+            self.runtime = runtime
+            self.scheduler = Scheduler(self)
+            self.scheduler.start(self.config)
+            self._install_signals()
+            metrics_server = self._start_metrics()
+            watchdog = asyncio.create_task(self._watchdog())
+            self.notifier.ready()
+            self.notifier.status(f"watching {len(self.scheduler.source_jobs)} sources")
+            log.info(
+                "watchtower started: %d sources, store %s",
+                len(self.scheduler.source_jobs),
+                _safe_store(self.config.store),
+            )
+            await self._stop.wait()
+            self.notifier.stopping()
+            await self._shutdown()
+            watchdog.cancel()
+            if metrics_server is not None:
+                metrics_server.close()
+        return 0
+
+    # -- jobs ---------------------------------------------------------------------
+
+    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Run one unit of work so that shutdown drains it instead of cancelling it."""
+        if not self._accepting:
+            return
+        task: asyncio.Task[object] = asyncio.create_task(_guard(name, work))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        await asyncio.shield(task)
+
+    def count_poll(self, errors: int, alerts: int) -> None:
+        self.tally.polls += 1
+        self.tally.errors += errors
+        self.tally.alerts += alerts
+
+    def count_delivered(self, sent: int) -> None:
+        self.tally.delivered += sent
+
+    # -- signals ------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+
+    def _on_stop(self, name: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("%s again: exiting at once", name)
+            os._exit(1)
+        log.info("%s received: finishing in-flight work (at most %s)", name, self._bound())
+        self._stop.set()
+
+    def _on_reload(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def reload(self) -> bool:
+        """Load the config file again; apply it if valid, else keep the old one."""
+        self.notifier.reloading()
+        try:
+            new = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: still running the previous config")
+            self.notifier.ready()
+            return False
+        matcher = None
+        if new.baseline != self.config.baseline:
+            matcher = await asyncio.to_thread(load_matcher, new)
+        if new.store != self.config.store:
+            log.warning("reload: store changed; the new store takes effect after a restart")
+        sources = new.feed_and_page_sources()
+        await asyncio.to_thread(self.runtime.sync_sources, sources)
+        self.runtime.apply(new, matcher=matcher)
+        self.config = new
+        added, removed, changed = self.scheduler.reschedule(new)
+        log.info(
+            "config reloaded: %d sources (%d added, %d removed, %d changed)",
+            len(sources),
+            added,
+            removed,
+            changed,
+        )
+        self.notifier.ready()
+        return True
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def _bound(self) -> float:
+        return self.config.service.shutdown_timeout.total_seconds()
+
+    async def _shutdown(self) -> None:
+        self._accepting = False
+        self.scheduler.stop_new_work()
+        pending = {t for t in self._inflight if not t.done()}
+        if pending:
+            done, still = await asyncio.wait(pending, timeout=self._bound())
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=2)
+                log.warning("shutdown: %d tasks did not finish in time and were cancelled",
+                            len(still))
+        self.scheduler.shutdown()
+        counts = await asyncio.to_thread(self.runtime.store.counts)
+        log.info(
+            "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "
+            "this run; %d deliveries pending, %d dead",
+            self.tally.polls,
+            self.tally.errors,
+            self.tally.alerts,
+            self.tally.delivered,
+            counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0),
+            counts.get("deliveries_dead", 0),
+        )
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    def _start_metrics(self) -> metrics.MetricsServer | None:
+        if not self.config.metrics.enabled:
+            return None
+        return metrics.start_metrics_server(self.config.metrics.listen)
+
+
+async def _guard(name: str, work: Callable[[], Awaitable[object]]) -> object:
+    try:
+        return await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # A bug in one job must not stop the daemon; it is logged with its traceback.
+        log.exception("job %s failed", name)
+        return None
+
+
+def _safe_store(url: str) -> str:
+    """The store URL with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL was already refused by config validation
+        return "<store>"

@@ -1,0 +1,254 @@
+"""Poll one source end to end: fetch → parse → score → store (one transaction).
+
+A failure at any stage is recorded on the source with a short reason and a back-off;
+it never reaches the other sources. The store is the only shared state and is called
+one operation at a time from a thread (it is synchronous and the only writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, TypeVar
+
+from watchtower import metrics
+from watchtower.config import Config, SourceConfig
+from watchtower.dedupe import signature
+from watchtower.errors import FetchError, HTTPStatusError, ParseError, WatchtowerError
+from watchtower.models import (
+    Entry,
+    FetchResult,
+    FetchState,
+    PollOutcome,
+    Score,
+    ScoredEntry,
+    SourceState,
+)
+from watchtower.sources import dispatch
+from watchtower.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PollStatus = Literal["ok", "not-modified", "error", "skipped"]
+
+
+class Scorer(Protocol):
+    """Anything that scores a title and body in [0, 1] with an explanation."""
+
+    def score(self, title: str, text: str) -> Score: ...
+
+
+class FetchClient(Protocol):
+    """What the pipeline needs from :class:`watchtower.fetch.Fetcher`."""
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """The result of one poll, for logs, metrics and ``run --once``."""
+
+    source: str
+    status: PollStatus
+    new_items: int = 0
+    new_alerts: int = 0
+    joined_stories: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    timeout: float
+    memory: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    entries: list[Entry]
+    state: FetchState
+
+
+class Pipeline:
+    """Polls sources into the store. One instance per running config."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        scorer: Scorer,
+        fetcher: FetchClient,
+        channels: Callable[[float], Sequence[str]],
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.scorer = scorer
+        self.fetcher = fetcher
+        self.channels = channels
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._store_lock = asyncio.Lock()
+
+    async def call_store(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run one store operation in a thread, one at a time (single writer)."""
+        async with self._store_lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def poll(self, source: SourceConfig, *, force: bool = False) -> PollReport:
+        """Poll ``source`` once; never raises for a problem with the source itself."""
+        started = time.monotonic()
+        report = await self._poll(source, force=force)
+        report = _with_seconds(report, time.monotonic() - started)
+        metrics.observe_poll(
+            source.label, report.status, report.seconds, report.new_items, report.new_alerts
+        )
+        return report
+
+    async def _poll(self, source: SourceConfig, *, force: bool) -> PollReport:
+        now = self.clock()
+        state: SourceState = await self.call_store(self.store.source_state, source.label)
+        if not force and _backing_off(state, now):
+            log.debug("source %s: backing off until %s", source.label, state.next_due_at)
+            return PollReport(source.label, "skipped")
+        try:
+            result = await self.fetcher.fetch(
+                source.url, etag=state.etag, last_modified=state.last_modified
+            )
+            parsed = await self._parse(source, result, state)
+        except (FetchError, ParseError) as exc:
+            return await self._failed(source, state, exc, now)
+        scored = [self._score(entry) for entry in parsed.entries]
+        outcome: PollOutcome = await self.call_store(
+            self.store.record_poll,
+            source.label,
+            parsed.state,
+            scored,
+            threshold=self.config.alerts.threshold,
+            channels=self.channels,
+            now=now,
+            next_due_at=now + source.every,
+            story_window=self.config.alerts.story_window,
+        )
+        if outcome.new_items or outcome.new_alerts:
+            log.info(
+                "source %s: %d new items, %d new alerts, %d joined stories",
+                source.label,
+                outcome.new_items,
+                len(outcome.new_alerts),
+                outcome.joined_stories,
+            )
+        status: PollStatus = "not-modified" if result.not_modified else "ok"
+        return PollReport(
+            source.label,
+            status,
+            outcome.new_items,
+            len(outcome.new_alerts),
+            outcome.joined_stories,
+        )
+
+    async def _parse(self, source: SourceConfig, result: FetchResult, state: SourceState) -> Parsed:
+        keep = FetchState(
+            etag=result.etag or state.etag,
+            last_modified=result.last_modified or state.last_modified,
+            page_hash=state.page_hash,
+        )
+        if result.not_modified:
+            return Parsed([], keep)
+        fetch_cfg = self.config.fetch
+        limits = _Limits(fetch_cfg.parse_timeout.total_seconds(), int(fetch_cfg.parse_memory))
+        if source.kind == "page":
+            page = await dispatch.parse_page_in_worker(
+                result,
+                source.label,
+                select=source.select,
+                exclude_select=tuple(source.exclude_select),
+                ignore=tuple(source.ignore),
+                previous=state.snapshot,
+                timeout=limits.timeout,
+                memory=limits.memory,
+            )
+            new_state = FetchState(
+                etag=keep.etag,
+                last_modified=keep.last_modified,
+                page_hash=page.page_hash,
+                snapshot=page.snapshot,
+            )
+            return Parsed(list(page.entries), new_state)
+        entries = await dispatch.parse_feed_in_worker(
+            result, source.label, timeout=limits.timeout, memory=limits.memory
+        )
+        return Parsed(entries, keep)
+
+    def _score(self, entry: Entry) -> ScoredEntry:
+        text = entry.text
+        score = self.scorer.score(entry.title, text)
+        return ScoredEntry(entry, score, signature(entry.title, text))
+
+    async def _failed(
+        self, source: SourceConfig, state: SourceState, exc: WatchtowerError, now: datetime
+    ) -> PollReport:
+        reason = getattr(exc, "reason", str(exc))
+        retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+        delay = backoff(
+            source.every,
+            state.consecutive_failures + 1,
+            self.config.service.backoff_max,
+            retry_after=retry_after,
+        )
+        failures: int = await self.call_store(
+            self.store.record_failure, source.label, reason, now=now, next_due_at=now + delay
+        )
+        if failures == 1:
+            log.warning("source %s failed: %s (retrying in %s)", source.label, reason, delay)
+        else:
+            log.info(
+                "source %s failed again (%d in a row): %s", source.label, failures, reason
+            )
+        return PollReport(source.label, "error", error=reason)
+
+
+def backoff(
+    every: timedelta,
+    failures: int,
+    cap: timedelta,
+    *,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> timedelta:
+    """Delay before the next try: the poll interval doubled per failure, capped, jittered.
+
+    A server's ``Retry-After`` is honoured when it asks for longer.
+    """
+    base = min(every * (2 ** max(failures - 1, 0)), cap)
+    delay: timedelta = base * (0.8 + 0.4 * rng())
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    ceiling: timedelta = max(cap, timedelta(seconds=retry_after or 0))
+    return min(delay, ceiling)
+
+
+def _backing_off(state: SourceState, now: datetime) -> bool:
+    return bool(
+        state.consecutive_failures and state.next_due_at is not None and now < state.next_due_at
+    )
+
+
+def _with_seconds(report: PollReport, seconds: float) -> PollReport:
+    return PollReport(
+        report.source,
+        report.status,
+        report.new_items,
+        report.new_alerts,
+        report.joined_stories,
+        report.error,
+        seconds,
+    )

@@ -1,0 +1,181 @@
+"""APScheduler 3.11 wiring: one job per source, the delivery worker, digest and health.
+
+Jobs are rebuilt from the config at every start and reload with fixed ids
+(``poll:<source>``, ``deliver``, ``digest``, ``health``), so no job store is shared or
+persisted (PITFALLS 15); "last polled / next due" lives in our own tables. Every job
+coalesces, runs one instance at a time, has a misfire grace close to its interval and a
+jitter (PITFALLS 13), and runs on the event loop's own executor (PITFALLS 12).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from watchtower import metrics
+from watchtower.config import Config, SourceConfig
+from watchtower.notify.digest import send_digest
+
+if TYPE_CHECKING:
+    from watchtower.daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+DELIVERY_EVERY = 5.0
+HEALTH_EVERY = 300.0
+FIRST_POLL_SPREAD = 10.0
+
+
+class Scheduler:
+    """Owns the APScheduler instance for one daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.aps = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+        self.source_jobs: dict[str, SourceConfig] = {}
+
+    def start(self, config: Config) -> None:
+        for source in config.feed_and_page_sources():
+            if source.enabled:
+                self._add_source(source)
+        self._add_fixed_jobs(config)
+        self.aps.start()
+
+    def reschedule(self, config: Config) -> tuple[int, int, int]:
+        """Apply a reloaded config; returns (added, removed, changed) source counts."""
+        wanted = {s.label: s for s in config.feed_and_page_sources() if s.enabled}
+        removed = [name for name in self.source_jobs if name not in wanted]
+        for name in removed:
+            self.aps.remove_job(_job_id(name))
+            del self.source_jobs[name]
+        added = changed = 0
+        for name, source in wanted.items():
+            old = self.source_jobs.get(name)
+            if old == source:
+                continue
+            added += old is None
+            changed += old is not None
+            self._add_source(source)
+        self._add_fixed_jobs(config)
+        return added, len(removed), changed
+
+    def stop_new_work(self) -> None:
+        if self.aps.running:
+            self.aps.pause()
+
+    def shutdown(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def _add_source(self, source: SourceConfig) -> None:
+        every = source.every.total_seconds()
+        jitter = min(self.daemon.config.service.jitter.total_seconds(), every / 2)
+        spread = min(FIRST_POLL_SPREAD, jitter)
+        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, spread))
+        self.source_jobs[source.label] = source
+        self.aps.add_job(
+            self._poll,
+            IntervalTrigger(seconds=every, jitter=int(jitter) or None),
+            args=[source.label],
+            id=_job_id(source.label),
+            name=f"poll {source.label}",
+            replace_existing=True,
+            next_run_time=first,
+            misfire_grace_time=max(int(every), 1),
+        )
+
+    def _add_fixed_jobs(self, config: Config) -> None:
+        self._every("deliver", DELIVERY_EVERY, self._deliver)
+        self._every("health", HEALTH_EVERY, self._health)
+        email = config.notify.email
+        if email is not None and email.digest:
+            trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
+            self.aps.add_job(
+                self._digest, trigger, id="digest", replace_existing=True,
+                misfire_grace_time=3600,
+            )
+        elif self.aps.get_job("digest") is not None:
+            self.aps.remove_job("digest")
+
+    def _every(self, job_id: str, seconds: float, func: Any) -> None:
+        self.aps.add_job(
+            func,
+            IntervalTrigger(seconds=seconds),
+            id=job_id,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=seconds / 2),
+            misfire_grace_time=max(int(seconds), 1),
+        )
+
+    async def _poll(self, name: str) -> None:
+        source = self.source_jobs.get(name)
+        if source is None:
+            return
+
+        async def work() -> None:
+            report = await self.daemon.runtime.pipeline.poll(source)
+            self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
+
+        await self.daemon.tracked(f"poll {name}", work)
+
+    async def _deliver(self) -> None:
+        async def work() -> None:
+            stats = await self.daemon.runtime.delivery.run_once()
+            self.daemon.count_delivered(stats.sent)
+
+        await self.daemon.tracked("deliver", work)
+
+    async def _digest(self) -> None:
+        email = self.daemon.config.notify.email
+        if email is None:
+            return
+
+        async def work() -> None:
+            outcome = await send_digest(self.daemon.runtime.store, email, now=datetime.now(UTC))
+            log.info("digest %s: %s", outcome.period, outcome.reason or "sent")
+
+        await self.daemon.tracked("digest", work)
+
+    async def _health(self) -> None:
+        await self.daemon.tracked("health", self.check_health)
+
+    async def check_health(self) -> None:
+        """Report each source failing longer than service.report_failing_after, once."""
+        store = self.daemon.runtime.store
+        now = datetime.now(UTC)
+        after = self.daemon.config.service.report_failing_after
+        health = await self.daemon.runtime.pipeline.call_store(store.source_health, now)
+        failing = 0
+        for row in health:
+            if row.failing_since is None:
+                continue
+            failing += 1
+            if row.failure_reported or now - row.failing_since < after:
+                continue
+            log.error(
+                "source %s has been failing since %s (%d failures): %s",
+                row.name,
+                row.failing_since.isoformat(timespec="minutes"),
+                row.consecutive_failures,
+                row.last_error,
+            )
+            await self.daemon.runtime.pipeline.call_store(store.mark_failure_reported, row.name)
+        counts = await self.daemon.runtime.pipeline.call_store(store.counts)
+        metrics.set_backlog(
+            counts.get("deliveries_pending", 0), counts.get("deliveries_dead", 0), failing
+        )
+
+
+def _job_id(name: str) -> str:
+    return f"poll:{name}"

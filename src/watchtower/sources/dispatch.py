@@ -1,0 +1,76 @@
+"""Choose the parser for a fetched source and run it in a bounded worker process.
+
+* ``feed:`` sources are RSS/Atom (feedparser) or JSON Feed, decided by the answer;
+* ``page:`` sources are parsed against their previous snapshot (``sources.page``).
+
+Both run through :mod:`watchtower.sources.worker`, so a hostile body can only kill a
+worker, never the daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from watchtower.models import Entry, FetchResult
+from watchtower.sources import worker
+from watchtower.sources.jsonfeed import looks_like_json_feed
+from watchtower.sources.page import PageParse, parse_page
+
+worker.register_parser("jsonfeed", "watchtower.sources.jsonfeed:parse_json_feed")
+worker.register_parser("page", "watchtower.sources.dispatch:parse_page_job")
+
+
+@dataclass(frozen=True, slots=True)
+class PageOptions:
+    """What a page parse needs besides the fetched answer."""
+
+    select: str | None = None
+    exclude_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    previous: str | None = None
+
+
+def feed_kind(result: FetchResult) -> str:
+    """``jsonfeed`` for a JSON Feed answer, else ``feed`` (RSS / Atom)."""
+    return "jsonfeed" if looks_like_json_feed(result) else "feed"
+
+
+async def parse_feed_in_worker(
+    result: FetchResult, source: str, *, timeout: float, memory: int
+) -> list[Entry]:
+    return await worker.parse_in_worker(
+        feed_kind(result), result, source, timeout=timeout, memory=memory
+    )
+
+
+def parse_page_job(result: FetchResult, source: str, options: PageOptions) -> PageParse:
+    """Worker-side entry point for pages (registered as parser kind ``page``)."""
+    return parse_page(
+        result,
+        source=source,
+        select=options.select,
+        exclude_select=options.exclude_select,
+        ignore=options.ignore,
+        previous=options.previous,
+    )
+
+
+async def parse_page_in_worker(
+    result: FetchResult,
+    source: str,
+    *,
+    select: str | None,
+    exclude_select: Sequence[str],
+    ignore: Sequence[str],
+    previous: str | None,
+    timeout: float,
+    memory: int,
+) -> PageParse:
+    options = PageOptions(select, tuple(exclude_select), tuple(ignore), previous)
+    parsed = await worker.run_in_worker(
+        "page", (result, source, options), source, timeout=timeout, memory=memory
+    )
+    if not isinstance(parsed, PageParse):
+        raise TypeError(f"page parser returned {type(parsed).__name__}")
+    return parsed

@@ -29,9 +29,21 @@ log = logging.getLogger(__name__)
 
 MASK = "***"
 
-# Libraries that log every request or job run at INFO (and httpx logs full URLs, which
-# may carry tokens): kept at WARNING.
-NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler", "asyncio", "aiosmtplib", "trafilatura")
+# Libraries that log every request, job run or migration step at INFO (and httpx logs
+# full URLs, which may carry tokens): kept at WARNING.
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "asyncio",
+    "aiosmtplib",
+    "alembic",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "justext",
+    "charset_normalizer",
+)
 
 _PRIORITY = {  # syslog priorities, sd-daemon(3)
     logging.DEBUG: 7,

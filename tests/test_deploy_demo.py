@@ -125,7 +125,8 @@ def test_run_demo_end_to_end(tmp_path: Path) -> None:
     wire = [t for t in WIRE_TITLES if t in alerts]
     assert len(wire) == 1, alerts
     assert "Korea Rights Monitor:" in alerts and "Asia Policy Wire:" in alerts
-    assert "rapporteur" in alerts.lower()
+    assert "UN rapporteur asks Beijing" in alerts
+    assert alerts.count("      why: ") >= 4  # five on-subject stories, one of them twice
     for title in OFF_TOPIC:
         assert title not in alerts, title
     preview = text.split("Digest preview (not sent)", 1)[1]

@@ -23,6 +23,8 @@ contains a password (see :func:`mask_url`).
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,13 +100,34 @@ def store_error(action: str, exc: BaseException, *, secret: str | None = None) -
     return StoreError(f"store: {action} failed: {text}")
 
 
+def _sqlite_wal(cursor: Any) -> None:
+    """Switch to WAL once per database file.
+
+    The switch needs an exclusive lock and SQLite answers "database is locked" at once,
+    without the busy handler, while another connection opens the same new file: retry
+    within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() in ("wal", "memory"):
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Take transaction control away from the sqlite3 module (SQLAlchemy recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _sqlite_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:

@@ -1,0 +1,507 @@
+"""Watched web pages: fetched bytes → the watched text, and what changed since last time.
+
+:func:`parse_page` is the whole interface. The *watched region* is
+
+* with ``select`` — every element matching that CSS selector (bs4 ``.select``), minus
+  the elements matching any ``exclude_select`` selector (scripts and styles never count);
+* without — the page's main text as trafilatura extracts it, tuned for precision so
+  navigation, footers, sidebars and "most read" boxes never count; when trafilatura
+  finds nothing, the ``<main>``/``<article>``/``<body>`` text minus ``nav``, ``header``,
+  ``footer``, ``aside`` and forms.
+
+The region becomes whitespace-normalised lines (one per paragraph, list item, heading,
+table row) plus its http(s) links. Lines are compared with the previous snapshot on a
+key that leaves out volatile text (``ignore`` regexes plus
+:data:`watchtower.sources.diff.DEFAULT_IGNORE`); see :mod:`watchtower.sources.diff`.
+
+What a poll yields:
+
+* first poll (``previous is None``): nothing — the snapshot is only established, so
+  adding a page never alerts on everything already on it (links included);
+* later polls: when the region is a list of links (a press-release index: at least
+  three links and link text ≥ 40 % of the text), each *new* link is one entry, like a
+  feed item (title = link text, url = guid = canonical link); added text not covered
+  by those links, or any added text on other pages, is *one* entry for the change
+  (``diff`` = the added lines, guid = hash of their keys);
+* deletions and changes to ignored text only produce nothing (``removed`` lists the
+  deleted lines for the record).
+
+Every failure a user must see is a :class:`~watchtower.errors.ParseError`: not a web
+page, too large, a selector that is invalid or matches nothing, no readable text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import lxml.html  # type: ignore[import-untyped]
+import soupsieve
+import trafilatura
+from bs4 import BeautifulSoup
+from bs4.element import CData, NavigableString, Tag
+from lxml import etree
+
+from watchtower.errors import ParseError
+from watchtower.models import Entry, FetchResult
+from watchtower.sources.diff import (
+    LineDiff,
+    compile_ignore,
+    diff_lines,
+    dump_snapshot,
+    load_snapshot,
+)
+from watchtower.sources.normalize import canonical_url
+
+log = logging.getLogger(__name__)
+
+#: Bodies above this many bytes are refused rather than parsed.
+MAX_PAGE_BYTES = 20_000_000
+#: Bounds on what one page contributes to a snapshot and to entries.
+MAX_LINES = 20_000
+MAX_LINE_CHARS = 5_000
+MAX_LINKS = 5_000
+MAX_SUMMARY_CHARS = 20_000
+MAX_DIFF_LINES = 100
+#: A link list counts this share of its text as link text.
+LINK_LIST_RATIO = 0.4
+#: More new links than this, making up over half the list, is a redesign: record only.
+MAX_NEW_LINKS = 20
+
+_REFUSED_TYPES = re.compile(
+    r"^(?:image|audio|video|font|model)/|^application/(?:pdf|zip|gzip|x-tar|x-7z|msword"
+    r"|vnd\.|ogg|wasm|x-shockwave)",
+)
+_FEED_TYPES = re.compile(r"^application/(?:rss|atom|feed)\+(?:xml|json)")
+_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{1,40})""", re.I)
+_XML_PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+
+_DROP = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg",
+         "canvas", "head", "select", "option", "button"]  # fmt: skip
+_BOILERPLATE = (
+    "nav, header, footer, aside, form, [role=navigation], [role=banner], "
+    "[role=contentinfo], [role=complementary], [role=search], [aria-hidden=true], [hidden]"
+)
+_BLOCKS = frozenset(
+    "address article aside blockquote body caption dd details dialog div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav "
+    "ol p pre section summary table tbody thead tfoot tr ul center".split()
+)
+_CELLS = frozenset(("td", "th"))
+_CONTEXTS = frozenset(("li", "tr", "p", "dd", "dt", "article", "h1", "h2", "h3", "h4",
+                       "h5", "h6", "div", "section", "blockquote", "figure"))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PageParse:
+    """The result of one page poll.
+
+    ``entries``: new links and the added text (empty on a first poll). ``snapshot``:
+    the watched text to store and pass back as ``previous`` next time. ``page_hash``:
+    sha256 hex of ``snapshot``. ``removed``: deleted lines (recorded, never alerted).
+    """
+
+    entries: tuple[Entry, ...]
+    snapshot: str
+    page_hash: str
+    removed: tuple[str, ...]
+
+
+class _Break(NavigableString):
+    """A line break inserted at block boundaries while reading a region."""
+
+
+class _Gap(NavigableString):
+    """A space inserted after table cells."""
+
+
+@dataclass(slots=True)
+class _Link:
+    url: str
+    text: str
+    anchor: Tag | None
+
+    def context(self) -> str:
+        """The text of the list item / row / paragraph holding the link, if short."""
+        node = self.anchor.parent if self.anchor is not None else None
+        while node is not None and node.name not in _CONTEXTS:
+            node = node.parent
+        if node is None:
+            return self.text
+        text = _collapse(node.get_text(" "))
+        return text if self.text in text and len(text) <= 1000 else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class _Watched:
+    title: str
+    lines: tuple[str, ...]
+    links: tuple[_Link, ...]
+
+
+def parse_page(
+    result: FetchResult,
+    *,
+    source: str,
+    select: str | None = None,
+    exclude_select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    previous: str | None = None,
+    default_ignore: bool = True,
+) -> PageParse:
+    """Read a fetched page and report what was added since ``previous`` (a snapshot).
+
+    ``select``/``exclude_select`` are CSS selectors; ``ignore`` are regexes of volatile
+    text, applied per line in addition to the built-in date/time/counter patterns
+    (``default_ignore=False`` turns those off). Raises :class:`ParseError` with a short
+    reason when the body is not a readable page or the selector matches nothing.
+    """
+    if result.not_modified:
+        raise ParseError("nothing to parse: the server answered 304 Not Modified")
+    patterns = compile_ignore(ignore, defaults=default_ignore)
+    watched = _watch(result, select, tuple(exclude_select))
+    if not watched.lines:
+        raise ParseError(
+            "no readable text on the page"
+            + ("" if select else " (built by JavaScript? watch a JSON Feed or API instead)")
+        )
+    snapshot = dump_snapshot(watched.lines, [(link.url, link.text) for link in watched.links])
+    page_hash = hashlib.sha256(snapshot.encode("utf-8", "surrogatepass")).hexdigest()
+    if previous is None:
+        return PageParse((), snapshot, page_hash, ())
+    before = load_snapshot(previous)
+    change = diff_lines(before.lines, watched.lines, patterns)
+    new_links: list[_Link] = []
+    if before.links is not None:
+        known = {url for url, _ in before.links}
+        new_links = [link for link in watched.links if link.url not in known]
+    entries = _entries(source, canonical_url(result.url) or result.url, watched, change,
+                       new_links)  # fmt: skip
+    return PageParse(tuple(entries), snapshot, page_hash, change.removed)
+
+
+# --- decoding -------------------------------------------------------------------------
+
+
+def decode_page(result: FetchResult) -> str:
+    """The body as text, never failing: a BOM; else UTF-8 when the body is valid UTF-8
+    (mislabelled pages are common, valid UTF-8 by accident is rare); else the
+    Content-Type charset, then ``<meta charset>``; else UTF-8 when it decodes with few
+    errors, or windows-1252. Undecodable bytes become U+FFFD."""
+    body = result.body
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                      (codecs.BOM_UTF16_BE, "utf-16-be")):  # fmt: skip
+        if body.startswith(bom):
+            return body[len(bom) :].decode(name, "replace")
+    try:
+        return body.decode("utf-8")  # valid UTF-8 beats any label: legacy text rarely is
+    except UnicodeDecodeError:
+        pass
+    declared = _charset_param(result.content_type) or _meta_charset(body[:4096])
+    if declared and declared != "utf-8":
+        return body.decode(declared, "replace")
+    text = body.decode("utf-8", "replace")
+    if declared or text.count("\ufffd") <= max(8, len(text) // 200):
+        return text
+    return body.decode("cp1252", "replace")
+
+
+def _usable_charset(name: str) -> str | None:
+    try:
+        codec = codecs.lookup(name.strip().strip("\"'"))
+    except (LookupError, ValueError):
+        return None
+    if codec.name in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"  # what browsers do for these labels
+    if codec.name.startswith("utf-16") or codec.name.startswith("utf-32"):
+        return None  # without a BOM these labels are wrong in practice
+    return codec.name
+
+
+def _charset_param(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return _usable_charset(value)
+    return None
+
+
+def _meta_charset(head: bytes) -> str | None:
+    found = _CHARSET.search(head)
+    return _usable_charset(found.group(1).decode("ascii")) if found else None
+
+
+def _check_body(result: FetchResult) -> None:
+    ctype = result.content_type.split(";")[0].strip().lower()
+    if _FEED_TYPES.match(ctype):
+        raise ParseError(f"this is a feed ({ctype}), not a page: configure it as feed:")
+    if _REFUSED_TYPES.match(ctype):
+        raise ParseError(f"not a web page: {ctype}")
+    if len(result.body) > MAX_PAGE_BYTES:
+        raise ParseError(
+            f"page too large to parse: {len(result.body)} bytes (limit {MAX_PAGE_BYTES})"
+        )
+
+
+def _check_text(text: str) -> None:
+    sample = text[:65536]
+    if sample and len(_CONTROL.findall(sample)) > len(sample) // 10:
+        raise ParseError("not a web page: the body is binary or in an unknown encoding")
+
+
+# --- the watched region -----------------------------------------------------------------
+
+
+def _watch(result: FetchResult, select: str | None, exclude: tuple[str, ...]) -> _Watched:
+    _check_body(result)
+    text = decode_page(result)
+    _check_text(text)
+    text = _XML_PROLOG.sub("", text, count=1)
+    plain = result.content_type.lower().startswith("text/plain") or "<" not in text
+    if plain:
+        if select:
+            raise ParseError(f"selector {select!r} cannot apply: the page is plain text")
+        return _Watched("", _lines(_SPACE.sub(" ", line) for line in text.splitlines()), ())
+    if select:
+        return _watch_selected(text, result.url, select, exclude)
+    return _watch_main(text, result.url, exclude)
+
+
+def _soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "lxml")
+
+
+def _css(soup: BeautifulSoup, selector: str) -> list[Tag]:
+    try:
+        return list(soup.select(selector))
+    except (soupsieve.SelectorSyntaxError, ValueError, NotImplementedError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ParseError(f"invalid CSS selector {selector!r}: {reason}") from exc
+
+
+def _watch_selected(html: str, url: str, select: str, exclude: tuple[str, ...]) -> _Watched:
+    soup = _soup(html)
+    title, base = _soup_title(soup), _soup_base(soup, url)
+    for tag in soup(_DROP):
+        tag.decompose()
+    for selector in exclude:
+        for tag in _css(soup, selector):
+            tag.decompose()
+    regions = _outermost(_css(soup, select))
+    if not regions:
+        raise ParseError(f"selector {select!r} matched nothing on the page")
+    lines: list[str] = []
+    links: list[_Link] = []
+    for region in regions:
+        more_lines, more_links = _read_region(region, base, url)
+        lines.extend(more_lines)
+        links.extend(more_links)
+    return _Watched(title, _lines(lines), _unique_links(links))
+
+
+def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
+    title, base, extracted = _extract_main(html, url)
+    if extracted:
+        soup = _soup(extracted)
+        if exclude:
+            for selector in exclude:
+                for tag in _css(soup, selector):
+                    tag.decompose()
+        region = soup.body or soup
+        lines, links = _read_region(region, base, url)
+        if lines:
+            return _Watched(title, _lines(lines), _unique_links(links))
+    soup = _soup(html)
+    title = title or _soup_title(soup)
+    for tag in soup(_DROP):
+        tag.decompose()
+    for tag in _css(soup, _BOILERPLATE) + [t for s in exclude for t in _css(soup, s)]:
+        if not tag.decomposed:
+            tag.decompose()
+    body: Tag = (
+        soup.select_one("main, [role=main]") or soup.select_one("article") or soup.body or soup
+    )
+    lines, links = _read_region(body, base, url)
+    return _Watched(title, _lines(lines), _unique_links(links))
+
+
+def _extract_main(html: str, url: str) -> tuple[str, str, str | None]:
+    """(title, base URL, trafilatura's main-content HTML or None)."""
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError) as exc:
+        log.debug("lxml could not parse %s: %s", url, exc)
+        return "", url, None
+    title = _collapse(tree.findtext(".//title") or "")[:300]
+    base = url
+    for element in tree.iterfind(".//base[@href]"):
+        base = canonical_url(element.get("href"), url) or url
+        break
+    try:
+        extracted = trafilatura.extract(
+            tree,
+            favor_precision=True,
+            include_comments=False,
+            include_tables=True,
+            include_images=False,
+            include_links=True,
+            output_format="html",
+        )
+    except (ValueError, TypeError, RecursionError, etree.LxmlError) as exc:
+        log.warning("main-text extraction failed for %s, reading the page body: %s", url, exc)
+        extracted = None
+    return title, base, extracted
+
+
+def _soup_title(soup: BeautifulSoup) -> str:
+    tag = soup.find("title")
+    if tag is None:
+        meta = soup.find("meta", attrs={"property": "og:title"})
+        content = meta.get("content") if isinstance(meta, Tag) else None
+        return _collapse(content)[:300] if isinstance(content, str) else ""
+    return _collapse(tag.get_text(" "))[:300]
+
+
+def _soup_base(soup: BeautifulSoup, url: str) -> str:
+    tag = soup.find("base", href=True)
+    href = tag.get("href") if isinstance(tag, Tag) else None
+    return (canonical_url(href, url) or url) if isinstance(href, str) else url
+
+
+def _outermost(tags: list[Tag]) -> list[Tag]:
+    chosen = {id(tag) for tag in tags}
+    return [t for t in tags if not any(id(p) in chosen for p in t.parents)]
+
+
+def _read_region(region: Tag, base: str, page_url: str) -> tuple[list[str], list[_Link]]:
+    """Lines of text (block boundaries become line breaks) and the links of a region."""
+    links = _region_links(region, base, page_url)
+    for tag in region.find_all(True):
+        if tag.name in _BLOCKS or tag.name == "br":
+            tag.insert_before(_Break("\n"))
+            if tag.name != "br":
+                tag.insert_after(_Break("\n"))
+        elif tag.name in _CELLS:
+            tag.insert_after(_Gap(" "))
+    parts: list[str] = []
+    for node in region.descendants:
+        if isinstance(node, (_Break, _Gap)):
+            parts.append(str(node))
+        elif type(node) is NavigableString or type(node) is CData:
+            parts.append(_SPACE.sub(" ", node))
+    return "".join(parts).split("\n"), links
+
+
+def _region_links(region: Tag, base: str, page_url: str) -> list[_Link]:
+    here = canonical_url(page_url)
+    links: list[_Link] = []
+    for anchor in region.find_all("a", href=True):
+        href = anchor.get("href")
+        url = canonical_url(href, base) if isinstance(href, str) else None
+        if url is None or url == here:
+            continue
+        text = _collapse(anchor.get_text(" "))
+        if not text:
+            label = anchor.get("title") or anchor.get("aria-label")
+            text = _collapse(label) if isinstance(label, str) else ""
+        links.append(_Link(url, text[:500], anchor))
+        if len(links) >= MAX_LINKS * 2:
+            break
+    return links
+
+
+def _unique_links(links: list[_Link]) -> tuple[_Link, ...]:
+    by_url: dict[str, _Link] = {}
+    for link in links:
+        known = by_url.get(link.url)
+        if known is None:
+            by_url[link.url] = link
+        elif not known.text and link.text:
+            by_url[link.url] = link
+    return tuple(link for link in by_url.values() if link.text)[:MAX_LINKS]
+
+
+def _collapse(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _lines(raw: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for line in raw:
+        line = _collapse(line.replace("\x00", ""))
+        if line:
+            out.append(line[:MAX_LINE_CHARS])
+            if len(out) >= MAX_LINES:
+                break
+    return tuple(out)
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+def _is_link_list(watched: _Watched) -> bool:
+    if len(watched.links) < 3:
+        return False
+    text_chars = sum(len(line) for line in watched.lines)
+    link_chars = sum(len(link.text) for link in watched.links)
+    return link_chars >= LINK_LIST_RATIO * max(text_chars, 1)
+
+
+def _entries(
+    source: str, page_url: str, watched: _Watched, change: LineDiff, new_links: list[_Link]
+) -> list[Entry]:
+    entries: list[Entry] = []
+    added = list(zip(change.added, change.added_keys, strict=True))
+    if new_links and _is_link_list(watched):
+        if len(new_links) > MAX_NEW_LINKS and len(new_links) * 2 > len(watched.links):
+            log.warning(
+                "page %s: %d of %d links are new at once (redesign?): recorded, not alerted",
+                source, len(new_links), len(watched.links),
+            )  # fmt: skip
+        else:
+            covered: list[str] = []
+            for link in new_links:
+                context = link.context()
+                entries.append(_link_entry(source, link, context))
+                covered.extend((link.text.casefold(), context.casefold()))
+            added = [(line, key) for line, key in added if not _covered(line, covered)]
+    if added:
+        entries.append(_change_entry(source, page_url, watched.title, added))
+    return entries
+
+
+def _covered(line: str, covered: list[str]) -> bool:
+    folded = line.casefold()
+    return any(folded in text or (len(text) >= 12 and text in folded) for text in covered)
+
+
+def _link_entry(source: str, link: _Link, context: str) -> Entry:
+    return Entry(
+        source=source,
+        guid=link.url,
+        title=link.text,
+        url=link.url,
+        summary=context,
+        kind="page",
+        diff=(context,),
+    )
+
+
+def _change_entry(source: str, page_url: str, title: str, added: list[tuple[str, str]]) -> Entry:
+    lines = [line for line, _ in added]
+    digest = hashlib.sha256("\n".join(key for _, key in added).encode()).hexdigest()
+    return Entry(
+        source=source,
+        guid=f"page-change:{digest[:32]}",
+        title=title or lines[0][:200],
+        url=page_url,
+        summary="\n".join(lines)[:MAX_SUMMARY_CHARS],
+        kind="page",
+        diff=tuple(line[:1000] for line in lines[:MAX_DIFF_LINES]),
+    )

@@ -96,9 +96,10 @@ def _load(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _text_field(obj: dict[str, Any], key: str) -> str | None:
+def _text_field(obj: dict[str, Any], key: str, *, number: bool = False) -> str | None:
+    """A string field; a number too when ``number`` (ids are sometimes numbers)."""
     value = obj.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if number and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value if isinstance(value, str) else None
 
@@ -126,7 +127,7 @@ def _entry(item: dict[str, Any], source: str, base: str) -> Entry | None:
     )
     summary = _from_html(_text_field(item, "summary"), MAX_SUMMARY_CHARS)
     title = _from_html(_text_field(item, "title"), MAX_TITLE_CHARS)
-    item_id = _text_field(item, "id")
+    item_id = _text_field(item, "id", number=True)
     if not (item_id or url or title or content or summary):
         return None
     if not title:

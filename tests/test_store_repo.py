@@ -418,3 +418,44 @@ def test_counts_lists_every_status(store: Store) -> None:
         "deliveries_dead": 0,
         "deliveries_cancelled": 0,
     }
+
+
+def test_hostile_text_is_stored_on_every_database(store: Store) -> None:
+    nasty = "Title\x00 with NUL and a lone surrogate \ud800 end"
+    entry = Entry(
+        source="HRW",
+        guid="guid\x00x",
+        title=nasty,
+        url="https://news.example/\x00",
+        summary="<script>alert(1)</script>\x00",
+        content="\ud83d" + "x" * 200_000,
+        diff=("line\x00", "\udfff"),
+        kind="page",
+    )
+    outcome = store.record_poll(
+        "HRW",
+        FetchState(etag='"e\x00"', snapshot="snap\x00shot \ud800"),
+        [ScoredEntry(entry, Score(0.9), b"\x00\xff")],
+        threshold=0.5,
+        channels=channels,
+        now=NOW,
+    )
+    (alert_id,) = outcome.new_alerts
+    view = store.alert_view(alert_id)
+    assert view is not None
+    assert view.title == "Title with NUL and a lone surrogate ? end"
+    assert view.diff == ("line", "?")
+    assert view.sources[0].url == "https://news.example/"
+    assert store.source_state("HRW").snapshot == "snapshot ?"
+    store.record_failure("HRW", "bad \x00 reason \ud800", now=NOW, next_due_at=None)
+    assert store.source_state("HRW").last_error == "bad  reason ?"
+    # the same hostile entry again is recognised as already stored
+    again = store.record_poll(
+        "HRW",
+        FetchState(),
+        [ScoredEntry(entry, Score(0.9), b"\x00\xff")],
+        threshold=0.5,
+        channels=channels,
+        now=NOW,
+    )
+    assert again.new_items == 0

@@ -95,7 +95,23 @@ def _snapshot_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _safe(text: str) -> str:
+    """Text both databases accept: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _safe_opt(text: str | None) -> str | None:
+    return None if text is None else _safe(text)
+
+
 def _clip(text: str) -> str:
+    text = _safe(text)
     return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 1] + "…"
 
 
@@ -416,15 +432,15 @@ class Store:
             self._insert(ITEM)
             .values(
                 source_id=source_id,
-                guid=entry.guid,
-                url=entry.url,
-                title=entry.title,
-                summary=entry.summary,
-                content=entry.content,
+                guid=_safe(entry.guid),
+                url=_safe_opt(entry.url),
+                title=_safe(entry.title),
+                summary=_safe(entry.summary),
+                content=_safe(entry.content),
                 published_at=entry.published,
                 fetched_at=now,
                 kind=entry.kind,
-                diff=list(entry.diff),
+                diff=[_safe(line) for line in entry.diff],
                 score=float(scored.score.value),
                 explanation=scored.score.explanation.to_dict(),
                 signature=scored.signature,
@@ -471,8 +487,8 @@ class Store:
                 conn.execute(
                     sa.insert(STORY)
                     .values(
-                        title=scored.entry.title,
-                        url=scored.entry.url,
+                        title=_safe(scored.entry.title),
+                        url=_safe_opt(scored.entry.url),
                         signature=signature,
                         first_seen_at=now,
                         last_seen_at=now,
@@ -539,9 +555,9 @@ class Store:
             sa.update(SOURCE)
             .where(SOURCE.c.name == name)
             .values(
-                etag=state.etag,
-                last_modified=state.last_modified,
-                page_hash=state.page_hash,
+                etag=_safe_opt(state.etag),
+                last_modified=_safe_opt(state.last_modified),
+                page_hash=_safe_opt(state.page_hash),
                 last_polled_at=now,
                 last_success_at=now,
                 consecutive_failures=0,
@@ -553,7 +569,7 @@ class Store:
             .returning(SOURCE.c.id)
         ).scalar_one()
         if state.snapshot is not None:
-            self._store_snapshot(conn, int(source_id), state.snapshot, now)
+            self._store_snapshot(conn, int(source_id), _safe(state.snapshot), now)
 
     @staticmethod
     def _store_snapshot(conn: Connection, source_id: int, text: str, now: datetime) -> None:

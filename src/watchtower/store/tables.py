@@ -6,7 +6,7 @@ on PostgreSQL. JSON columns (``item.explanation``, ``item.diff``, ``alert.explan
 hold plain JSON values (``Explanation.to_dict()``, a list of strings).
 
 The schema is created and evolved by the Alembic revisions in ``migrations/versions``;
-these classes must stay in step with them (``tests/test_store_migrations.py`` checks it).
+these classes must stay in step with them (``tests/test_store_engine.py`` checks it).
 
 Tables: ``source``, ``item``, ``story``, ``alert``, ``delivery`` (the outbox),
 ``digest``, ``snapshot``, ``channel_state``. Delivery statuses are listed in

@@ -53,12 +53,12 @@ def run_demo(out: TextIO, *, workdir: Path | None = None) -> int:
     """
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        return _run(out, workdir)
+        return _run(out, workdir, kept=True)
     with tempfile.TemporaryDirectory(prefix="watchtower-demo-") as tmp:
-        return _run(out, Path(tmp))
+        return _run(out, Path(tmp), kept=False)
 
 
-def _run(out: TextIO, workdir: Path) -> int:
+def _run(out: TextIO, workdir: Path, *, kept: bool) -> int:
     from watchtower.cli import format_alerts, open_store
     from watchtower.config import load_config
     from watchtower.notify.digest import send_digest
@@ -68,7 +68,8 @@ def _run(out: TextIO, workdir: Path) -> int:
     with serve_feeds() as base_url:
         config_path = write_config(workdir, base_url)
         out.write(f"Watchtower demo: {len(FEEDS)} sample feeds served on {base_url}\n")
-        out.write(f"Working folder: {workdir}\n\n")
+        note = "kept" if kept else "removed when the demo ends"
+        out.write(f"Working folder: {workdir} ({note})\n\n")
         try:
             config = load_config(config_path)
             summary = run_once(config)

@@ -29,6 +29,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,11 +52,25 @@ MAX_PHRASES = 150
 MAX_SEED_ENTITIES = 80
 _BACKGROUND_FLOOR = 1e-8  # frequency assumed for words wordfreq does not know
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _separator_table() -> dict[int, str | None]:
+    """str.translate table: punctuation, symbols, spaces and controls → space;
+    apostrophes removed (``Korea's`` → ``koreas`` → stem ``korea``)."""
+    table: dict[int, str | None] = {}
+    ranges = (range(0x3040), range(0xFE30, 0xFE50), range(0xFF00, 0xFF66))
+    for code in (c for r in ranges for c in r):
+        if unicodedata.category(chr(code))[0] in "PSZC" or code == 0x5F:
+            table[code] = " "
+    for apostrophe in "'’ʼ":
+        table[ord(apostrophe)] = None
+    return table
+
+
+_SEPARATORS = _separator_table()
 _CAP_SPAN = re.compile(
     r"\b(?:[A-Z][\w’'\-]*|[A-Z]{2,})(?:\s+(?:of|the|for|on|and|de)?\s*(?:[A-Z][\w’'\-]*|[A-Z]{2,}))*"
 )
-_STEM_CACHE: dict[str, str] = {}
 
 
 class BaselineSettings(Protocol):
@@ -73,28 +88,42 @@ class BaselineSettings(Protocol):
     def cache(self) -> Path | None: ...
 
 
-def stem(word: str) -> str:
-    """A light, deterministic normal form: lower case, possessive and plural removed."""
-    cached = _STEM_CACHE.get(word)
-    if cached is not None:
-        return cached
-    w = word.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    elif w.endswith("'"):
-        w = w[:-1]
+def _stem(word: str) -> str:
+    w = word.lower()
     if len(w) > 4 and w.endswith("ies"):
         w = w[:-3] + "y"
     elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
-    if len(_STEM_CACHE) < 200_000:
-        _STEM_CACHE[word] = w
     return w
 
 
+class _StemCache(dict[str, str]):
+    """Memoised :func:`_stem`; bounded so hostile input cannot grow it without limit."""
+
+    def __missing__(self, word: str) -> str:
+        value = _stem(word)
+        if len(self) < 200_000:
+            self[word] = value
+        return value
+
+
+_STEMS = _StemCache()
+
+
+def stem(word: str) -> str:
+    """A light, deterministic normal form: lower case, possessive and plural removed."""
+    return _STEMS[word]
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text``: split at punctuation, symbols and spaces
+    (``Jong-un`` → jong, un), apostrophes dropped."""
+    return text.lower().translate(_SEPARATORS).split()
+
+
 def tokens(text: str) -> list[str]:
-    """Stemmed word tokens of ``text`` (hyphenated words split: ``Jong-un`` → jong, un)."""
-    return [stem(w) for w in _WORD.findall(text.lower())]
+    """Stemmed word tokens of ``text`` (see :func:`words` and :func:`stem`)."""
+    return list(map(_STEMS.__getitem__, words(text)))
 
 
 def phrase_key(phrase: str) -> str:
@@ -215,9 +244,7 @@ def _surface_forms(seeds: Sequence[Seed]) -> dict[str, str]:
     """Most common lower-case surface form of each stem (for display)."""
     forms: dict[str, Counter[str]] = {}
     for seed in seeds:
-        for w in _WORD.findall(seed.text.lower()):
-            w = w.replace("’", "'")
-            w = w[:-2] if w.endswith("'s") else w
+        for w in words(seed.text):
             forms.setdefault(stem(w), Counter())[w] += 1
     return {k: c.most_common(1)[0][0] for k, c in forms.items()}
 
@@ -257,10 +284,10 @@ def _learn_phrases(
         content = [term_w.get(t, 0.0) for t in gram if not _is_function_word(forms.get(t, t))]
         if not content or min(content) <= 0.0:
             continue
-        weight = (sum(content) / len(content)) * (1.0 + math.log2(n)) / 2.0
+        weight = sum(content) / len(content)
         label = " ".join(forms.get(t, t) for t in gram)
         out.append(Weighted(" ".join(gram), label, weight))
-    out.sort(key=lambda w: (-w.weight, w.key))
+    out.sort(key=lambda w: (-w.weight * math.log2(1 + grams[tuple(w.key.split())]), w.key))
     # drop a bigram when a trigram containing it is as frequent (keep the longer name)
     return out[:MAX_PHRASES]
 

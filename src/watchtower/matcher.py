@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +44,12 @@ TITLE_SUBJECT = 1.5  # a subject mention in the title counts as 1.5 extra body m
 SUBJECT_SCALE = 2.0
 MAX_SUBJECT_MENTIONS = 4
 TITLE_TOPIC = 1.0  # a topic term in the title counts double
-TOPIC_SCALE = 3.0
+TOPIC_SCALE = 4.0
 NEAR = 12  # words between a subject mention and a topic term for the proximity bonus
 BIAS = -6.0
 W_COOCCUR = 8.0
 W_NEAR = 0.8
 W_SEED = 3.0
-LEARNED_ENTITY_WEIGHT = 0.0  # learned seed entities are explained, not scored
 
 MAX_MATCHES = 24
 SEED_PARTS = 6  # how many learned features the explanation names for the nearest seed
@@ -69,7 +69,7 @@ class ScoreInputError(WatchtowerError):
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    kind: str  # "entity" | "term" | "exclude" | "phrase" | "seed-entity"
+    kind: str  # "entity" (subject) | "term" (topic) | "exclude" | "phrase" (learned)
     label: str
     weight: float
     length: int
@@ -97,43 +97,53 @@ def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def _phrase_table(
+    baseline: Baseline,
+) -> dict[str, list[tuple[tuple[str, ...], list[_Entry]]]]:
+    """First token → [(token tuple, entries)], longest phrase first."""
+    table: dict[tuple[str, ...], list[_Entry]] = {}
+
+    def add(text: str, entry_kind: str, label: str, weight: float) -> None:
+        key = tuple(phrase_key(text).split())
+        if not key:
+            return
+        entries = table.setdefault(key, [])
+        if not any(e.kind == entry_kind for e in entries):
+            entries.append(_Entry(entry_kind, label, weight, len(key)))
+
+    for name, aliases in baseline.entities.items():
+        for alias in (name, *aliases):
+            add(alias, "entity", name, 1.0)
+    for term, weight in baseline.watch_terms.items():
+        add(term, "term", term, weight)
+    for rule in baseline.exclude:
+        add(rule, "exclude", rule, 0.0)
+    for ph in baseline.phrases:
+        add(ph.key, "phrase", ph.label, ph.weight)
+    starts: dict[str, list[tuple[tuple[str, ...], list[_Entry]]]] = {}
+    for key, entries in table.items():
+        starts.setdefault(key[0], []).append((key, entries))
+    for cands in starts.values():
+        cands.sort(key=lambda c: -len(c[0]))
+    return starts
+
+
 class Matcher:
     """Scores items against one baseline. Cheap to build, picklable, thread-safe."""
 
     def __init__(self, baseline: Baseline) -> None:
         self.baseline = baseline
-        # phrase table: first token -> list of (token tuple, entries), longest first
-        table: dict[tuple[str, ...], list[_Entry]] = {}
-
-        def add(text: str, entry_kind: str, label: str, weight: float) -> None:
-            key = tuple(phrase_key(text).split())
-            if not key:
-                return
-            entries = table.setdefault(key, [])
-            if not any(e.kind == entry_kind for e in entries):
-                entries.append(_Entry(entry_kind, label, weight, len(key)))
-
-        for name, aliases in baseline.entities.items():
-            for alias in (name, *aliases):
-                add(alias, "entity", name, 1.0)
-        for term, weight in baseline.watch_terms.items():
-            add(term, "term", term, weight)
-        for rule in baseline.exclude:
-            add(rule, "exclude", rule, 0.0)
-        for ph in baseline.phrases:
-            add(ph.key, "phrase", ph.label, ph.weight)
-        for ent in baseline.seed_entities:
-            add(ent.key, "seed-entity", ent.label, ent.weight)
-        self._starts: dict[str, list[tuple[tuple[str, ...], list[_Entry]]]] = {}
-        for key, entries in table.items():
-            self._starts.setdefault(key[0], []).append((key, entries))
-        for cands in self._starts.values():
-            cands.sort(key=lambda c: -len(c[0]))
+        self._starts = _phrase_table(baseline)
         self._vocab = {t.key: t.weight for t in baseline.terms}
         self._labels = {t.key: t.label for t in (*baseline.terms, *baseline.phrases)}
         self._feature_w = {**self._vocab, **{p.key: p.weight for p in baseline.phrases}}
         self._phrase_w = {p.key: p.weight for p in baseline.phrases}
         self._seed_titles = tuple(s.title for s in baseline.seeds)
+        inverted: dict[str, list[tuple[int, float]]] = {}
+        for i, seed_vec in enumerate(baseline.seed_vectors):
+            for t, w in seed_vec.items():
+                inverted.setdefault(t, []).append((i, w))
+        self._inverted = {t: tuple(v) for t, v in inverted.items()}
 
     def __reduce__(self) -> tuple[type[Matcher], tuple[Baseline]]:
         return (Matcher, (self.baseline,))
@@ -144,18 +154,15 @@ class Matcher:
         """Non-overlapping longest matches of configured/learned phrases: (pos, key, entries).
 
         Within each kind (entity, term, exclude) matches do not overlap and the longest
-        wins; different kinds may overlap ("North Korean defectors" is both an entity
-        and a term). Learned phrases and seed entities may overlap freely.
+        wins; different kinds may overlap ("defectors" may be both an entity alias and a
+        term). Learned phrases may overlap freely.
         """
         found: list[tuple[int, tuple[str, ...], list[_Entry]]] = []
         covered = {"entity": 0, "term": 0, "exclude": 0}
         starts = self._starts
         n = len(toks)
-        for i in range(n):
-            cands = starts.get(toks[i])
-            if not cands:
-                continue
-            for key, entries in cands:
+        for i in [i for i, tok in enumerate(toks) if tok in starts]:
+            for key, entries in starts[toks[i]]:
                 k = len(key)
                 if i + k > n or (k > 1 and tuple(toks[i : i + k]) != key):
                     continue
@@ -269,11 +276,8 @@ class Matcher:
     def _item_vector(
         self, toks: Sequence[str], hits: Sequence[tuple[int, tuple[str, ...], list[_Entry]]]
     ) -> tuple[dict[str, float], dict[str, int]]:
-        counts: dict[str, int] = {}
         vocab = self._vocab
-        for tok in toks:
-            if tok in vocab:
-                counts[tok] = counts.get(tok, 0) + 1
+        counts = {t: c for t, c in Counter(toks).items() if t in vocab}
         for _pos, key, entries in hits:
             if any(e.kind == "phrase" for e in entries):
                 k = " ".join(key)
@@ -292,11 +296,13 @@ class Matcher:
         norm = math.sqrt(sum(v * v for v in vec.values()))
         if not norm:
             return 0.0, None, []
-        best, best_i = 0.0, None
-        for i, seed_vec in enumerate(self.baseline.seed_vectors):
-            dot = sum(v * seed_vec.get(t, 0.0) for t, v in vec.items())
-            if dot > best:
-                best, best_i = dot, i
+        dots = [0.0] * len(self.baseline.seed_vectors)
+        inverted = self._inverted
+        for t, v in vec.items():
+            for i, w in inverted.get(t, ()):
+                dots[i] += v * w
+        best = max(dots, default=0.0)
+        best_i = dots.index(best) if best > 0 else None
         if best_i is None:
             return 0.0, None, []
         seed_vec = self.baseline.seed_vectors[best_i]

@@ -53,7 +53,6 @@ MAX_SEED_ENTITIES = 80
 _BACKGROUND_FLOOR = 1e-8  # frequency assumed for words wordfreq does not know
 
 
-
 def _separator_table() -> dict[int, str | None]:
     """str.translate table: punctuation, symbols, spaces and controls → space;
     apostrophes removed (``Korea's`` → ``koreas`` → stem ``korea``)."""

@@ -402,10 +402,13 @@ class Store:
         story_window: timedelta,
     ) -> models.PollOutcome:
         source_id = int(self._source_row(conn, name).id)
+        seen = self._stored_guids(conn, source_id, [_safe(s.entry.guid) for s in entries])
         new_items = 0
         new_alerts: list[int] = []
         joined = 0
         for scored in entries:
+            if _safe(scored.entry.guid) in seen:
+                continue
             item_id = self._insert_item(conn, source_id, scored, now)
             if item_id is None:
                 continue
@@ -423,6 +426,22 @@ class Store:
         return models.PollOutcome(
             new_items=new_items, new_alerts=tuple(new_alerts), joined_stories=joined
         )
+
+    @staticmethod
+    def _stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
+        """The guids among ``guids`` already stored for the source (one query per 500)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(guids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            found.update(
+                conn.execute(
+                    sa.select(ITEM.c.guid).where(
+                        ITEM.c.source_id == source_id, ITEM.c.guid.in_(chunk)
+                    )
+                ).scalars()
+            )
+        return found
 
     def _insert_item(
         self, conn: Connection, source_id: int, scored: models.ScoredEntry, now: datetime

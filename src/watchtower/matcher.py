@@ -51,6 +51,8 @@ W_COOCCUR = 8.0
 W_NEAR = 0.8
 W_SEED = 3.0
 
+LEARNED_TOPIC_TERMS = 40  # without configured terms: learned words used as topic terms
+LEARNED_TOPIC_PHRASES = 40
 MAX_MATCHES = 24
 SEED_PARTS = 6  # how many learned features the explanation names for the nearest seed
 
@@ -97,6 +99,28 @@ def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def topic_terms(baseline: Baseline) -> dict[str, float]:
+    """The topic concept: the configured watch terms; when none are configured, the
+    most distinctive learned seed terms and phrases that are not subject aliases,
+    weighted 1–3 by distinctiveness (a usable start that ``watchtower baseline`` shows
+    and the analyst then corrects in the YAML)."""
+    if baseline.watch_terms:
+        return dict(baseline.watch_terms)
+    subject = {
+        tok
+        for name, aliases in baseline.entities.items()
+        for alias in (name, *aliases)
+        for tok in phrase_key(alias).split()
+    }
+    learned = [
+        w
+        for w in (*baseline.phrases[:LEARNED_TOPIC_PHRASES], *baseline.terms[:LEARNED_TOPIC_TERMS])
+        if not set(w.key.split()) & subject
+    ]
+    top = max((w.weight for w in learned), default=1.0)
+    return {w.label: round(1.0 + 2.0 * w.weight / top, 2) for w in learned}
+
+
 def _phrase_table(
     baseline: Baseline,
 ) -> dict[str, list[tuple[tuple[str, ...], list[_Entry]]]]:
@@ -114,7 +138,7 @@ def _phrase_table(
     for name, aliases in baseline.entities.items():
         for alias in (name, *aliases):
             add(alias, "entity", name, 1.0)
-    for term, weight in baseline.watch_terms.items():
+    for term, weight in topic_terms(baseline).items():
         add(term, "term", term, weight)
     for rule in baseline.exclude:
         add(rule, "exclude", rule, 0.0)

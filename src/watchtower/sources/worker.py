@@ -231,14 +231,25 @@ class _Pool:
                 raise
             if handed is not None:
                 return handed
+        starting = loop.run_in_executor(None, _Worker.start, _modules())
         try:
-            worker = await asyncio.to_thread(_Worker.start, _modules())
+            worker = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The child starts anyway: keep it for the next job (or free the slot).
+            starting.add_done_callback(self._adopt)
+            raise
         except BaseException:
             self.release(None)
             raise
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def _adopt(self, starting: asyncio.Future[_Worker]) -> None:
+        if starting.cancelled() or starting.exception() is not None:
+            self.release(None)
+        else:
+            self.release(starting.result())
 
     def release(self, worker: _Worker | None, *, broken: bool = False) -> None:
         """Give ``worker`` back; ``None`` or ``broken`` frees its slot for a new one."""

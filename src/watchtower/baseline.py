@@ -43,7 +43,7 @@ from watchtower.seeds import Seed, metadata_digest, read_seeds
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # bump whenever learning changes: it invalidates every cache
 LANG = "en"
 FUNCTION_ZIPF = 6.0  # background Zipf frequency at or above which a word is a function word
 MIN_TERM_COUNT = 2
@@ -286,8 +286,15 @@ def _learn_phrases(
         weight = sum(content) / len(content)
         label = " ".join(forms.get(t, t) for t in gram)
         out.append(Weighted(" ".join(gram), label, weight))
+    # drop a bigram that (nearly) only occurs inside one recurring trigram: keep the name
+    kept = {w.key for w in out}
+    for gram, n in grams.items():
+        if len(gram) == 3 and " ".join(gram) in kept:
+            for sub in (gram[:2], gram[1:]):
+                if grams[sub] <= n * 1.25:
+                    kept.discard(" ".join(sub))
+    out = [w for w in out if w.key in kept]
     out.sort(key=lambda w: (-w.weight * math.log2(1 + grams[tuple(w.key.split())]), w.key))
-    # drop a bigram when a trigram containing it is as frequent (keep the longer name)
     return out[:MAX_PHRASES]
 
 

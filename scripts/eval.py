@@ -17,6 +17,7 @@ Usage: .venv/bin/python scripts/eval.py --config config/watchtower.yaml [--compa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -243,13 +244,24 @@ def compare(cfg: Any, matcher: Any, items: Sequence[dict[str, Any]], th: float) 
             th,
         )
     )
+    learned_only = m.Matcher(dataclasses.replace(matcher.baseline, watch_terms={}))
+    lo = [learned_only.score(it["title"], it.get("summary") or "").value for it in items]
+    rows.append(
+        ("shipped method, topic = learned seed terms (no YAML terms)", figures(items, lo, th), th)
+    )
     print("\n== candidates (same items; in-process)")
-    print(f"{'method':58} {'P':>6} {'R':>6} {'F1':>6} {'AUC':>6} {'hardFP':>7}")
+    print(
+        f"{'method':60} {'P':>6} {'R':>6} {'F1':>6} {'AUC':>6} {'hardFP':>7}"
+        f" {'min2':>6} {'max0':>6}"
+    )
     for name, f, _cut in rows:
         print(
-            f"{name:58} {f['precision']:6.3f} {f['recall']:6.3f} {f['f1']:6.3f} "
-            f"{f['auc']:6.3f} {f['hard_false_alerts']:7.1%}"
+            f"{name:60} {f['precision']:6.3f} {f['recall']:6.3f} {f['f1']:6.3f} "
+            f"{f['auc']:6.3f} {f['hard_false_alerts']:7.1%} {f['lowest_positive']:6.3f}"
+            f" {f['highest_negative']:6.3f}"
         )
+    print("(min2 = lowest label-2 score, max0 = highest label-0 score; best-cut rows use the")
+    print(" threshold that maximises F1 on these very items, which flatters them)")
 
 
 # ----------------------------------------------------------------------------- main

@@ -33,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="unchanged cycles measured (default 3)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=3000, help="per command, seconds")
+    p.add_argument("--polite", action="store_true", help="keep per-host politeness defaults")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs, store)")
     return p.parse_args()
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, work: Path) -> tuple[F.FeedSet, dict[str, Seri
     }
     with F.ServerProcess(work / "feeds") as server:
         urls = [server.url(name) for name in feeds.names]
-        config = F.write_watchtower_config(work / "wt.yaml", work / "wt.db", urls)
+        config = F.write_watchtower_config(work / "wt.yaml", work / "wt.db", urls, args.polite)
         cmd = [str(F.WATCHTOWER), "run", "--once", "--config", str(config)]
         env = F.bench_env()
         server.stats()

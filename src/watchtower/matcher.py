@@ -9,7 +9,10 @@ How relevance is decided (the README's "How relevance is decided" explains the e
    most: ``S = 1 - exp(-(title·TITLE_SUBJECT + body mentions) / SUBJECT_SCALE)``.
 3. **Topic concept** — the weighted watch ``terms`` (what about the subject matters:
    forced repatriation, prison camp, special rapporteur…), longest match first, with a
-   title boost: ``T = 1 - exp(-Σ weight·(1 + ½·ln count)(1 + title) / TOPIC_SCALE)``.
+   title boost: ``T = 1 - exp(-Σ weight·(1 + ½·ln count)(1 + title)·far / TOPIC_SCALE)``
+   where ``far`` is ``FAR_DISCOUNT`` for a body term more than ``PASSAGE`` words from
+   every subject mention (long pages: a sidebar's words are not the article's topic).
+   Without configured terms, the most distinctive learned seed terms stand in.
 4. **Co-occurrence** — both concepts must be present: the main signal is the geometric
    mean ``√(S·T)``; a subject mention within ``NEAR`` words of a topic term adds a
    proximity bonus.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +50,8 @@ MAX_SUBJECT_MENTIONS = 4
 TITLE_TOPIC = 1.0  # a topic term in the title counts double
 TOPIC_SCALE = 4.0
 NEAR = 12  # words between a subject mention and a topic term for the proximity bonus
+PASSAGE = 60  # a body topic term farther than this from every subject mention counts less
+FAR_DISCOUNT = 0.25
 BIAS = -6.0
 W_COOCCUR = 8.0
 W_NEAR = 0.8
@@ -214,24 +220,35 @@ class Matcher:
         sim, nearest, sim_parts = self._seed_similarity(toks, hits)
         subj_by: dict[str, int] = {}
         subj_pos: list[int] = []
-        topic_pos: list[int] = []
-        subj_title = False
-        term_counts: dict[str, tuple[float, int, bool]] = {}
+        term_hits: list[tuple[int, _Entry]] = []
         for pos, _key, entries in hits:
             for e in entries:
                 if e.kind == "entity":
                     subj_pos.append(pos)
                     subj_by[e.label] = subj_by.get(e.label, 0) + 1
-                    subj_title = subj_title or pos < n_title
                 elif e.kind == "term":
-                    topic_pos.append(pos)
-                    w, c, t = term_counts.get(e.label, (e.weight, 0, False))
-                    term_counts[e.label] = (w, c + 1, t or pos < n_title)
+                    term_hits.append((pos, e))
+        subj_title = bool(subj_pos) and subj_pos[0] < n_title
         body_mentions = sum(1 for p in subj_pos if p >= n_title)
         subj_raw = (TITLE_SUBJECT if subj_title else 0.0) + min(body_mentions, MAX_SUBJECT_MENTIONS)
+        term_counts: dict[str, tuple[float, int, bool, bool]] = {}
+        for pos, e in term_hits:
+            w, c, in_title, close = term_counts.get(e.label, (e.weight, 0, False, False))
+            term_counts[e.label] = (
+                w,
+                c + 1,
+                in_title or pos < n_title,
+                close or pos < n_title or _within(subj_pos, pos, PASSAGE),
+            )
         topic_by: dict[str, float] = {}
-        for label, (w, c, in_title) in term_counts.items():
-            topic_by[label] = w * (1.0 + 0.5 * math.log(c)) * (1.0 + TITLE_TOPIC * in_title)
+        for label, (w, c, in_title, close) in term_counts.items():
+            topic_by[label] = (
+                w
+                * (1.0 + 0.5 * math.log(c))
+                * (1.0 + TITLE_TOPIC * in_title)
+                * (1.0 if close else FAR_DISCOUNT)
+            )
+        topic_pos = [pos for pos, _e in term_hits]
         return Features(
             subject=1.0 - math.exp(-subj_raw / SUBJECT_SCALE),
             topic=1.0 - math.exp(-sum(topic_by.values()) / TOPIC_SCALE),
@@ -337,6 +354,11 @@ class Matcher:
             if share > 0
         ]
         return min(1.0, best / norm), best_i, parts
+
+
+def _within(sorted_positions: Sequence[int], pos: int, window: int) -> bool:
+    i = bisect_left(sorted_positions, pos - window)
+    return i < len(sorted_positions) and sorted_positions[i] <= pos + window
 
 
 def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:

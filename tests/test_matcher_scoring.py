@@ -212,3 +212,27 @@ def test_dev_set_quality_bar_with_shipped_config() -> None:
     assert recall >= 0.97, recall
     assert sum(s >= th for s in hard) / len(hard) <= 0.05
     assert auc >= 0.98, auc
+
+
+def test_topic_words_far_from_the_subject_count_less(matcher: Matcher) -> None:
+    filler = " ".join(f"word{i}" for i in range(150))
+    near = matcher.score(
+        "News", f"Freedonia: refugees face torture and forced repatriation. {filler}"
+    )
+    far = matcher.score(
+        "News", f"Freedonia. {filler} Refugees face torture and forced repatriation."
+    )
+    assert far.value < near.value
+    assert far.value < 0.5 <= near.value
+
+
+def test_without_watch_terms_learned_seed_terms_stand_in(tmp_path: Path) -> None:
+    cfg = BaselineConfig(seeds=make_seeds(tmp_path / "seeds"), entities=ENTITIES)
+    m = Matcher(build_baseline(cfg))
+    sc = m.score(*RELEVANT)
+    assert sc.value >= 0.5
+    assert {t.label for t in sc.explanation.by_kind("term", "phrase")} & {
+        "repatriation",
+        "forced repatriation",
+        "refugees",
+    }

@@ -606,6 +606,61 @@ def sqlite_counts(db: Path, tables: Sequence[str] = ("item", "story", "alert")) 
     return counts
 
 
+# --------------------------------------------------------------------------- profiles
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
+
+
+def _frame_key(frame: str) -> tuple[str, str]:
+    found = _FRAME.match(frame)
+    return (found["func"], found["file"]) if found else (frame, "")
+
+
+def summarize_profile(path: Path, top: int = 12) -> str:
+    """Summarise a py-spy ``--format raw`` (collapsed stacks) file: samples per process,
+    the costliest Watchtower functions (deepest ``watchtower/`` frame of each sample,
+    so library time is charged to the Watchtower function that called it) and the
+    costliest leaf functions overall."""
+    procs: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    ours_incl: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        proc = frames.pop(0) if frames and frames[0].startswith("process ") else "?"
+        kind = "worker" if "_child_main" in stack else "main"
+        procs[f"{kind} {proc.split(':', 1)[0]}"] = procs.get(f"{kind} {proc.split(':', 1)[0]}", 0)
+        procs[f"{kind} {proc.split(':', 1)[0]}"] += count
+        total += count
+        keys = [_frame_key(f) for f in frames]
+        mine = [f"{fn} ({file})" for fn, file in keys if file.startswith("watchtower/")]
+        name = f"[{kind}] " + (mine[-1] if mine else "(outside watchtower)")
+        ours[name] = ours.get(name, 0) + count
+        for fn in dict.fromkeys(mine):
+            ours_incl[f"[{kind}] {fn}"] = ours_incl.get(f"[{kind}] {fn}", 0) + count
+        if keys:
+            leaf = f"{keys[-1][0]} ({keys[-1][1]})"
+            leaves[leaf] = leaves.get(leaf, 0) + count
+    if not total:
+        return f"{path}: no samples"
+
+    def table(title: str, data: dict[str, int]) -> list[str]:
+        rows = sorted(data.items(), key=lambda kv: -kv[1])[:top]
+        return [title] + [f"  {100 * v / total:5.1f}%  {v:6d}  {k}" for k, v in rows]
+
+    lines = [f"{path.name}: {total} samples"]
+    lines += table("samples per process:", procs)
+    lines += table("self time by deepest Watchtower frame:", ours)
+    lines += table("inclusive time by Watchtower function:", ours_incl)
+    lines += table("leaf functions:", leaves)
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -620,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--log", type=Path, default=None)
     p.add_argument("command", nargs=argparse.REMAINDER)
+    p = sub.add_parser("profile-summary")
+    p.add_argument("file", type=Path)
+    p.add_argument("--top", type=int, default=12)
     p = sub.add_parser("floor")
     p.add_argument("folder", type=Path)
     p.add_argument("--out", type=Path, required=True)
@@ -630,6 +688,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.cmd == "measure":
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         _measure(command, args.out, args.timeout, args.log)
+    elif args.cmd == "profile-summary":
+        print(summarize_profile(args.file, args.top))
     else:
         _floor(args.folder, args.out, args.fast)
 

@@ -98,6 +98,9 @@ class Bench:
             self.urlwatch_version = uw[1] if uw else "skipped"
             if not args.skip_watchtower:
                 self.warm_up()
+            if args.profile is not None:
+                self.profile(args.profile)
+                return
             for run in range(args.runs):
                 self.floor()
                 if not args.skip_watchtower:
@@ -152,6 +155,31 @@ class Bench:
         again = self.s("wt_304", "Watchtower unchanged cycle (all 304)")
         m = again.add(self._wt(config, folder / "again.log"), self.server.stats())
         self._check_log(again, m, folder / "again.log")
+
+    def profile(self, out: Path) -> None:
+        """py-spy (all processes, on-CPU samples) over one first and one unchanged cycle."""
+        py_spy = F.REPO / ".venv" / "bin" / "py-spy"
+        if not py_spy.exists():
+            raise SystemExit("py-spy is missing: .venv/bin/pip install py-spy")
+        out.mkdir(parents=True, exist_ok=True)
+        folder = self.work / "wt-profile"
+        folder.mkdir()
+        config = F.write_watchtower_config(
+            folder / "wt.yaml", folder / "wt.db", self.urls, self.args.polite
+        )
+        if self.baseline_cache is not None:
+            shutil.copy(self.baseline_cache, folder / ".baseline-cache.json")
+        for phase, label in (("first", "first full cycle"), ("unchanged", "unchanged cycle")):
+            raw = out / f"{phase}.txt"
+            cmd = [str(py_spy), "record", "--subprocesses", "--rate", "100", "--format", "raw"]
+            cmd += ["--output", str(raw), "--", str(F.WATCHTOWER), "run", "--once"]
+            m = F.measure(
+                [*cmd, "--config", str(config)], self.work, timeout=self.args.timeout,
+                env=F.bench_env(), log=out / f"{phase}.log",
+            )  # fmt: skip
+            self.s(f"prof_{phase}", f"Watchtower {label} under py-spy").add(m, self.server.stats())
+            (out / f"{phase}.summary.txt").write_text(F.summarize_profile(raw, 25) + "\n")
+            print(F.summarize_profile(raw, 12), end="\n\n")
 
     def _check_log(self, series: Series, m: F.Measurement, log: Path) -> None:
         if m.rc != 0 and log.exists():
@@ -246,6 +274,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--upgrade-urlwatch", action="store_true", help="reinstall latest urlwatch")
     p.add_argument("--fast-floor", action="store_true", help="also time feedparser w/o sanitizer")
     p.add_argument("--json", type=Path, default=None, help="also write raw figures here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="instead of timing: py-spy one first and one unchanged cycle into DIR",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs, stores)")
     return p.parse_args()
 

@@ -298,9 +298,9 @@ class Matcher:
             kind: MatchKind = "phrase" if " " in label.strip() else "term"
             matches.append(Match(kind, label, half * part / total_topic, f.topic_counts[label]))
         if cooc > 0:
-            matches.append(Match("concept", "subject and topic together", W_COOCCUR * cooc))
+            matches.append(Match("concept", "subject + topic", W_COOCCUR * cooc))
         if f.near:
-            matches.append(Match("concept", f"subject within {NEAR} words of topic", W_NEAR))
+            matches.append(Match("concept", "subject near topic", W_NEAR))
         for kind, label, part, count in f.seed_parts:
             matches.append(Match(kind, label, W_SEED * part, count))
         notes = (

@@ -21,6 +21,30 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("WATCHTOWER_SHARED", ROOT.parent / "shared"))
 
 
+def shipped_baseline_yaml(tmp_path: Path) -> str:
+    """The shipped config's ``baseline:`` section (watch terms, entities, excludes) as YAML
+    lines, with the repo's seeds and a cache under ``tmp_path``: tests score as users do.
+    """
+    import json
+
+    from ruamel.yaml import YAML
+
+    shipped = YAML(typ="safe").load((ROOT / "config" / "watchtower.yaml").read_text())
+    base = shipped.get("baseline") or {}
+    lines = [
+        "baseline:",
+        f"  seeds: {ROOT / 'seeds'}",
+        f"  cache: {tmp_path}/baseline-cache.json",
+    ]
+    for key in ("terms", "entities", "exclude"):
+        if base.get(key):
+            lines.append(f"  {key}: {json.dumps(base[key])}")
+    alerts = shipped.get("alerts") or {}
+    if "threshold" in alerts:
+        lines.append(f"alerts: {{threshold: {alerts['threshold']}}}")
+    return "\n".join(lines)
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test cleanly when it is absent."""
     path = SHARED.joinpath(*parts)

@@ -15,19 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, LoopbackHTTP, Request, Response, trickle
+from tests.support import ROOT, LoopbackHTTP, Request, Response, shipped_baseline_yaml, trickle
 from tests.test_e2e_run_once import IRRELEVANT, RELEVANT, rss
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
 
 
-def write_config(tmp_path: Path, server: LoopbackHTTP, sources: list[tuple[str, str]],
-                 *, every: str = "2s") -> Path:
+def write_config(
+    tmp_path: Path, server: LoopbackHTTP, sources: list[tuple[str, str]], *, every: str = "2s"
+) -> Path:
     lines = [
         f"store: sqlite:///{tmp_path}/watchtower.db",
-        "baseline:",
-        f"  seeds: {ROOT / 'seeds'}",
-        f"  cache: {tmp_path}/baseline.json",
+        shipped_baseline_yaml(tmp_path),
         "fetch: {allow_private_addresses: true, timeout: 20s}",
         "service: {shutdown_timeout: 3s, jitter: 1s}",
         "sources:",
@@ -50,13 +49,14 @@ class Daemon:
         self.messages: list[str] = []
         self.log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONWARNINGS": "ignore"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "watchtower", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"),
-            env=env,
-            cwd=ROOT,
-        )
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "watchtower", "run", "--config", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=env,
+                cwd=ROOT,
+            )
 
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
@@ -69,8 +69,12 @@ class Daemon:
                 return
 
     def wait_notify(self, needle: str, timeout: float = 30) -> None:
-        wait_for(lambda: self.read_notify() or any(needle in m for m in self.messages),
-                 timeout, f"notify {needle}", self)
+        wait_for(
+            lambda: self.read_notify() or any(needle in m for m in self.messages),
+            timeout,
+            f"notify {needle}",
+            self,
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         self.proc.send_signal(sig)
@@ -83,17 +87,22 @@ class Daemon:
         self.sock.close()
 
 
-def wait_for(cond: Callable[[], object], timeout: float, what: str,
-             daemon: Daemon | None = None) -> None:
+def wait_for(
+    cond: Callable[[], object], timeout: float, what: str, daemon: Daemon | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return
         if daemon is not None and daemon.proc.poll() is not None:
-            pytest.fail(f"daemon exited ({daemon.proc.returncode}) waiting for {what}:\n"
-                        + daemon.stderr()[-3000:])
+            pytest.fail(
+                f"daemon exited ({daemon.proc.returncode}) waiting for {what}:\n"
+                + daemon.stderr()[-3000:]
+            )
         time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}" + (f":\n{daemon.stderr()[-3000:]}" if daemon else ""))
+    pytest.fail(
+        f"timed out waiting for {what}" + (f":\n{daemon.stderr()[-3000:]}" if daemon else "")
+    )
 
 
 @pytest.fixture
@@ -116,15 +125,19 @@ def accept(req: Request) -> Response:
 def test_sigterm_mid_poll_drains_and_exits_zero(
     http_server: LoopbackHTTP, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    http_server.routes["/a.xml"] = Response(200, {"Content-Type": "application/rss+xml"},
-                                            rss(RELEVANT + IRRELEVANT, "a"))
+    http_server.routes["/a.xml"] = Response(
+        200, {"Content-Type": "application/rss+xml"}, rss(RELEVANT + IRRELEVANT, "a")
+    )
     slow_body = rss(RELEVANT, "slow")
     http_server.routes["/slow.xml"] = lambda req: Response(
-        200, {"Content-Type": "application/rss+xml", "Content-Length": str(len(slow_body))},
-        trickle(slow_body, 0.05))
+        200,
+        {"Content-Type": "application/rss+xml", "Content-Length": str(len(slow_body))},
+        trickle(slow_body, 0.05),
+    )
     http_server.routes["/hook"] = accept
-    config = write_config(tmp_path, http_server, [("A", "/a.xml"), ("Slow", "/slow.xml")],
-                          every="1h")
+    config = write_config(
+        tmp_path, http_server, [("A", "/a.xml"), ("Slow", "/slow.xml")], every="1h"
+    )
     daemon = Daemon(config, tmp_path)
     daemons.append(daemon)
     daemon.wait_notify("READY=1")
@@ -142,7 +155,8 @@ def test_sigterm_mid_poll_drains_and_exits_zero(
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     slow_items = con.execute(
         "SELECT count(*) FROM item JOIN source ON item.source_id = source.id "
-        "WHERE source.name = 'Slow'").fetchone()[0]
+        "WHERE source.name = 'Slow'"
+    ).fetchone()[0]
     assert slow_items in (0, len(RELEVANT)), "a poll is stored whole or not at all"
 
 
@@ -150,8 +164,9 @@ def test_sigterm_mid_poll_drains_and_exits_zero(
 def test_sigkill_and_restart_neither_loses_nor_duplicates_alerts(
     http_server: LoopbackHTTP, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
-    http_server.routes["/a.xml"] = Response(200, {"Content-Type": "application/rss+xml"},
-                                            rss(RELEVANT + IRRELEVANT, "a"))
+    http_server.routes["/a.xml"] = Response(
+        200, {"Content-Type": "application/rss+xml"}, rss(RELEVANT + IRRELEVANT, "a")
+    )
     http_server.routes["/hook"] = accept
     config = write_config(tmp_path, http_server, [("A", "/a.xml")])
     first = Daemon(config, tmp_path)
@@ -167,8 +182,12 @@ def test_sigkill_and_restart_neither_loses_nor_duplicates_alerts(
     con = sqlite3.connect(tmp_path / "watchtower.db")
     stored = {row[0] for row in con.execute("SELECT id FROM alert")}
     assert len(stored) >= len(RELEVANT)
-    wait_for(lambda: {b["alert_id"] for _, b in hook_bodies(http_server)} >= stored, 40,
-             "every stored alert delivered", second)
+    wait_for(
+        lambda: {b["alert_id"] for _, b in hook_bodies(http_server)} >= stored,
+        40,
+        "every stored alert delivered",
+        second,
+    )
     assert second.stop() == 0
     ids_per_alert: dict[object, set[str]] = {}
     for msg_id, body in hook_bodies(http_server):
@@ -195,15 +214,24 @@ def test_sighup_reschedules_sources_and_refuses_a_broken_config(
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "config reloaded" in daemon.stderr(), 20, "reload", daemon)
     old_count = len(http_server.requests_to("/old.xml"))
-    wait_for(lambda: len(http_server.requests_to("/new.xml")) >= 2, 20, "new source polled",
-             daemon)
+    wait_for(lambda: len(http_server.requests_to("/new.xml")) >= 2, 20, "new source polled", daemon)
     assert len(http_server.requests_to("/old.xml")) <= old_count + 1
 
     config.write_text(config.read_text().replace("every: 2s", "every: 2x"))
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reload refused" in daemon.stderr(), 20, "refusal", daemon)
-    assert f"{config}:8: sources[0].every" in daemon.stderr()
+    line = (
+        config.read_text()
+        .splitlines()
+        .index(next(ln for ln in config.read_text().splitlines() if "every: 2x" in ln))
+        + 1
+    )
+    assert f"{config}:{line}: sources[0].every" in daemon.stderr()
     seen = len(http_server.requests_to("/new.xml"))
-    wait_for(lambda: len(http_server.requests_to("/new.xml")) > seen, 20,
-             "still polling after a refused reload", daemon)
+    wait_for(
+        lambda: len(http_server.requests_to("/new.xml")) > seen,
+        20,
+        "still polling after a refused reload",
+        daemon,
+    )
     assert daemon.stop() == 0

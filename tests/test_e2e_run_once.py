@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, SHARED, LoopbackHTTP, Response, feed_with_etag
+from tests.support import (
+    ROOT,
+    SHARED,
+    LoopbackHTTP,
+    Response,
+    feed_with_etag,
+    shipped_baseline_yaml,
+)
 
 RELEVANT = [
     (
@@ -53,9 +60,7 @@ def rss(items: list[tuple[str, str]], prefix: str) -> bytes:
 def write_config(tmp_path: Path, server: LoopbackHTTP, sources: list[tuple[str, str]]) -> Path:
     lines = [
         f"store: sqlite:///{tmp_path}/watchtower.db",
-        "baseline:",
-        f"  seeds: {ROOT / 'seeds'}",
-        f"  cache: {tmp_path}/baseline.json",
+        shipped_baseline_yaml(tmp_path),
         "fetch:",
         "  allow_private_addresses: true",
         "  timeout: 10s",
@@ -118,10 +123,12 @@ def test_run_once_stores_items_and_alerts_then_sees_304s(
 
 
 def test_broken_source_does_not_stop_the_others(http_server: LoopbackHTTP, tmp_path: Path) -> None:
-    http_server.routes["/ok.xml"] = Response(200, {"Content-Type": "application/rss+xml"},
-                                             rss(RELEVANT, "ok"))
-    http_server.routes["/html"] = Response(200, {"Content-Type": "text/html"},
-                                           b"<html><body><p>not a feed</p></body></html>")
+    http_server.routes["/ok.xml"] = Response(
+        200, {"Content-Type": "application/rss+xml"}, rss(RELEVANT, "ok")
+    )
+    http_server.routes["/html"] = Response(
+        200, {"Content-Type": "text/html"}, b"<html><body><p>not a feed</p></body></html>"
+    )
     config = write_config(
         tmp_path, http_server, [("Broken", "/missing.xml"), ("HTML", "/html"), ("OK", "/ok.xml")]
     )

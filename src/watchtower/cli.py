@@ -118,11 +118,10 @@ def check(config_path: Path | None, show_sources: bool) -> None:
     config = open_config(config_path)
     from watchtower.seeds import read_seeds
 
-    seeds = read_seeds(config.baseline.seeds)
+    read_seeds(config.baseline.seeds)  # unreadable or empty seeds are a ConfigError
     click.echo(f"{config.path}: OK")
     for line in config.summary():
         click.echo(f"  {line}")
-    click.echo(f"  seeds: {len(seeds)} articles in {config.baseline.seeds}")
     if show_sources:
         _print_status(config)
 

@@ -39,10 +39,17 @@ class RunSummary:
 
 
 def baseline_cache_path(config: Config) -> Path:
-    """Where the computed baseline is cached: the configured path, else beside the config."""
+    """Where the computed baseline is cached: ``baseline.cache``, else
+    ``baseline-cache.json`` next to the SQLite database, else next to the config file.
+    """
     if config.baseline.cache is not None:
         return Path(config.baseline.cache)
-    return config.path.parent / ".baseline-cache.json"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.store)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).parent / "baseline-cache.json"
+    return config.path.parent / "baseline-cache.json"
 
 
 def load_matcher(config: Config) -> Matcher:

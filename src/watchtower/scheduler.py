@@ -48,6 +48,11 @@ class Scheduler:
             if source.enabled:
                 self._add_source(source)
         self._add_fixed_jobs(config)
+        if config.notify.email is not None and config.notify.email.digest:
+            # A digest whose cron time passed while the service was down goes out now;
+            # send_digest sends nothing when this period's digest was already sent.
+            self.aps.add_job(self._digest, "date", id="digest-catch-up",
+                             run_date=datetime.now(UTC) + timedelta(seconds=5))
         self.aps.start()
 
     def reschedule(self, config: Config) -> tuple[int, int, int]:

@@ -366,10 +366,23 @@ async def parse_in_worker(
     Raises :class:`ParseError` with the parser's reason, or ``parser exceeded 30 s``,
     ``parser ran out of memory``, ``parser crashed (SIGSEGV)``.
     """
+    value = await run_in_worker(kind, (result, source), source, timeout=timeout, memory=memory)
+    return list(value)
+
+
+async def run_in_worker(
+    kind: str, args: tuple[Any, ...], source: str, *, timeout: float, memory: int
+) -> Any:
+    """Call the parser registered for ``kind`` with ``args`` in a worker process.
+
+    The general form of :func:`parse_in_worker` for parsers that take more than a
+    fetched answer (a page and its previous snapshot) or return more than entries.
+    ``args`` and the return value must pickle. Same limits and errors.
+    """
     path = PARSERS.get(kind)
     if path is None:
         raise ParseError(f"no parser for {kind!r}")
-    job = pickle.dumps((path, memory, (result, source)), pickle.HIGHEST_PROTOCOL)
+    job = pickle.dumps((path, memory, args), pickle.HIGHEST_PROTOCOL)
     pool = _get_pool()
     worker = await pool.acquire()
     broken = True
@@ -388,7 +401,7 @@ async def parse_in_worker(
     else:
         broken = status == "oom"
         if status == "ok":
-            return list(value)
+            return value
         if broken:
             log.warning("%s: parser ran out of memory (%d bytes), worker replaced", source, memory)
         raise ParseError(str(value))

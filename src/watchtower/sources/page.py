@@ -7,7 +7,7 @@
 * without — the page's main text as trafilatura extracts it, tuned for precision so
   navigation, footers, sidebars and "most read" boxes never count; when trafilatura
   finds nothing, the ``<main>``/``<article>``/``<body>`` text minus ``nav``, ``header``,
-  ``footer``, ``aside`` and forms.
+  ``footer``, ``aside`` and hidden blocks.
 
 The region becomes whitespace-normalised lines (one per paragraph, list item, heading,
 table row) plus its http(s) links. Lines are compared with the previous snapshot on a
@@ -36,8 +36,9 @@ import codecs
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lxml.html  # type: ignore[import-untyped]
 import soupsieve
@@ -82,11 +83,12 @@ _XML_PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 
-_DROP = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg",
-         "canvas", "head", "select", "option", "button"]  # fmt: skip
-_BOILERPLATE = (
-    "nav, header, footer, aside, form, [role=navigation], [role=banner], "
-    "[role=contentinfo], [role=complementary], [role=search], [aria-hidden=true], [hidden]"
+_DROP = frozenset(("script", "style", "noscript", "template", "iframe", "object", "embed",
+                   "svg", "canvas", "head", "title", "select", "option", "button"))  # fmt: skip
+# Not <form>: ASP.NET pages wrap the whole page in one.
+_BOILERPLATE_TAGS = frozenset(("nav", "header", "footer", "aside", "menu", "dialog"))
+_BOILERPLATE_ROLES = frozenset(
+    ("navigation", "banner", "contentinfo", "complementary", "search", "menu", "dialog")
 )
 _BLOCKS = frozenset(
     "address article aside blockquote body caption dd details dialog div dl dt fieldset "
@@ -94,8 +96,6 @@ _BLOCKS = frozenset(
     "ol p pre section summary table tbody thead tfoot tr ul center".split()
 )
 _CELLS = frozenset(("td", "th"))
-_CONTEXTS = frozenset(("li", "tr", "p", "dd", "dt", "article", "h1", "h2", "h3", "h4",
-                       "h5", "h6", "div", "section", "blockquote", "figure"))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,29 +113,14 @@ class PageParse:
     removed: tuple[str, ...]
 
 
-class _Break(NavigableString):
-    """A line break inserted at block boundaries while reading a region."""
-
-
-class _Gap(NavigableString):
-    """A space inserted after table cells."""
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Link:
+    """A link of the watched region; ``context`` is the text of the line(s) holding it
+    (a list item, table row or paragraph), or the link text when that is too long."""
+
     url: str
     text: str
-    anchor: Tag | None
-
-    def context(self) -> str:
-        """The text of the list item / row / paragraph holding the link, if short."""
-        node = self.anchor.parent if self.anchor is not None else None
-        while node is not None and node.name not in _CONTEXTS:
-            node = node.parent
-        if node is None:
-            return self.text
-        text = _collapse(node.get_text(" "))
-        return text if self.text in text and len(text) <= 1000 else self.text
+    context: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +177,8 @@ def parse_page(
 def decode_page(result: FetchResult) -> str:
     """The body as text, never failing: a BOM; else UTF-8 when the body is valid UTF-8
     (mislabelled pages are common, valid UTF-8 by accident is rare); else the
-    Content-Type charset, then ``<meta charset>``; else UTF-8 when it decodes with few
-    errors, or windows-1252. Undecodable bytes become U+FFFD."""
+    Content-Type charset, then ``<meta charset>``; else UTF-8 when most non-ASCII
+    bytes form valid UTF-8, or windows-1252. Undecodable bytes become U+FFFD."""
     body = result.body
     for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                       (codecs.BOM_UTF16_BE, "utf-16-be")):  # fmt: skip
@@ -207,8 +192,10 @@ def decode_page(result: FetchResult) -> str:
     if declared and declared != "utf-8":
         return body.decode(declared, "replace")
     text = body.decode("utf-8", "replace")
-    if declared or text.count("\ufffd") <= max(8, len(text) // 200):
-        return text
+    broken = text.count("\ufffd")
+    multibyte = sum(1 for char in text if char > "\x7f") - broken
+    if declared or multibyte > broken:
+        return text  # UTF-8 with a few corrupt bytes
     return body.decode("cp1252", "replace")
 
 
@@ -288,21 +275,16 @@ def _css(soup: BeautifulSoup, selector: str) -> list[Tag]:
 def _watch_selected(html: str, url: str, select: str, exclude: tuple[str, ...]) -> _Watched:
     soup = _soup(html)
     title, base = _soup_title(soup), _soup_base(soup, url)
-    for tag in soup(_DROP):
-        tag.decompose()
     for selector in exclude:
         for tag in _css(soup, selector):
             tag.decompose()
-    regions = _outermost(_css(soup, select))
+    regions = _css(soup, select)
     if not regions:
         raise ParseError(f"selector {select!r} matched nothing on the page")
-    lines: list[str] = []
-    links: list[_Link] = []
+    reader = _RegionReader(base, url)
     for region in regions:
-        more_lines, more_links = _read_region(region, base, url)
-        lines.extend(more_lines)
-        links.extend(more_links)
-    return _Watched(title, _lines(lines), _unique_links(links))
+        reader.read(region)  # a region inside one already read is skipped
+    return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
 
 
 def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
@@ -313,22 +295,18 @@ def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
             for selector in exclude:
                 for tag in _css(soup, selector):
                     tag.decompose()
-        region = soup.body or soup
-        lines, links = _read_region(region, base, url)
-        if lines:
-            return _Watched(title, _lines(lines), _unique_links(links))
+        reader = _RegionReader(base, url)
+        reader.read(soup.body or soup)
+        if reader.lines:
+            return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
     soup = _soup(html)
     title = title or _soup_title(soup)
-    for tag in soup(_DROP):
-        tag.decompose()
-    for tag in _css(soup, _BOILERPLATE) + [t for s in exclude for t in _css(soup, s)]:
+    for tag in [t for selector in exclude for t in _css(soup, selector)]:
         if not tag.decomposed:
             tag.decompose()
-    body: Tag = (
-        soup.select_one("main, [role=main]") or soup.select_one("article") or soup.body or soup
-    )
-    lines, links = _read_region(body, base, url)
-    return _Watched(title, _lines(lines), _unique_links(links))
+    reader = _RegionReader(base, url, skip=_is_boilerplate)
+    reader.read(_main_region(soup))
+    return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
 
 
 def _extract_main(html: str, url: str) -> tuple[str, str, str | None]:
@@ -360,60 +338,121 @@ def _extract_main(html: str, url: str) -> tuple[str, str, str | None]:
 
 
 def _soup_title(soup: BeautifulSoup) -> str:
-    tag = soup.find("title")
+    head = soup.head
+    if head is None:
+        return ""
+    tag = head.find("title")
     if tag is None:
-        meta = soup.find("meta", attrs={"property": "og:title"})
+        meta = head.find("meta", attrs={"property": "og:title"})
         content = meta.get("content") if isinstance(meta, Tag) else None
         return _collapse(content)[:300] if isinstance(content, str) else ""
     return _collapse(tag.get_text(" "))[:300]
 
 
 def _soup_base(soup: BeautifulSoup, url: str) -> str:
-    tag = soup.find("base", href=True)
+    tag = soup.head.find("base", href=True) if soup.head is not None else None
     href = tag.get("href") if isinstance(tag, Tag) else None
     return (canonical_url(href, url) or url) if isinstance(href, str) else url
 
 
-def _outermost(tags: list[Tag]) -> list[Tag]:
-    chosen = {id(tag) for tag in tags}
-    return [t for t in tags if not any(id(p) in chosen for p in t.parents)]
-
-
-def _read_region(region: Tag, base: str, page_url: str) -> tuple[list[str], list[_Link]]:
-    """Lines of text (block boundaries become line breaks) and the links of a region."""
-    links = _region_links(region, base, page_url)
-    for tag in region.find_all(True):
-        if tag.name in _BLOCKS or tag.name == "br":
-            tag.insert_before(_Break("\n"))
-            if tag.name != "br":
-                tag.insert_after(_Break("\n"))
-        elif tag.name in _CELLS:
-            tag.insert_after(_Gap(" "))
-    parts: list[str] = []
-    for node in region.descendants:
-        if isinstance(node, (_Break, _Gap)):
-            parts.append(str(node))
-        elif type(node) is NavigableString or type(node) is CData:
-            parts.append(_SPACE.sub(" ", node))
-    return "".join(parts).split("\n"), links
-
-
-def _region_links(region: Tag, base: str, page_url: str) -> list[_Link]:
-    here = canonical_url(page_url)
-    links: list[_Link] = []
-    for anchor in region.find_all("a", href=True):
-        href = anchor.get("href")
-        url = canonical_url(href, base) if isinstance(href, str) else None
-        if url is None or url == here:
+def _main_region(soup: BeautifulSoup) -> Tag:
+    """``<main>`` or ``[role=main]``, else the first ``<article>``, else ``<body>``."""
+    article: Tag | None = None
+    for node in soup.descendants:
+        if not isinstance(node, Tag):
             continue
-        text = _collapse(anchor.get_text(" "))
-        if not text:
-            label = anchor.get("title") or anchor.get("aria-label")
-            text = _collapse(label) if isinstance(label, str) else ""
-        links.append(_Link(url, text[:500], anchor))
-        if len(links) >= MAX_LINKS * 2:
-            break
-    return links
+        if node.name == "main" or node.attrs.get("role") == "main":
+            return node
+        if article is None and node.name == "article":
+            article = node
+    return article or soup.body or soup
+
+
+class _RegionReader:
+    """Reads regions in one linear walk (no recursion, no tree edits): block elements
+    end lines, table cells are separated by a space, ``<br>`` breaks a line; each
+    http(s) link is kept with the line(s) it sits on. Tags already visited (a region
+    nested in an earlier one) are skipped, so every part of the page is read once."""
+
+    def __init__(self, base: str, page_url: str, skip: Callable[[Tag], bool] | None = None) -> None:
+        self.base, self.here, self.skip = base, canonical_url(page_url), skip
+        self.lines: list[str] = []
+        self.links: list[_Link] = []
+        self._parts: list[str] = []
+        self._has_text = False
+        self._seen: set[int] = set()
+        self._spans: list[tuple[str, str, int, int]] = []
+
+    def read(self, region: Tag) -> None:
+        if id(region) in self._seen:
+            return
+        stack: list[tuple[Any, int]] = [(region, -1)]
+        while stack:
+            node, start = stack.pop()
+            if start >= 0:
+                self._leave(node, start)
+            elif isinstance(node, Tag):
+                if id(node) in self._seen or node.name in _DROP:
+                    continue
+                if self.skip is not None and self.skip(node):
+                    continue
+                self._seen.add(id(node))
+                self._enter(node)
+                stack.append((node, len(self.lines)))
+                stack.extend((child, -1) for child in reversed(node.contents))
+            elif type(node) is NavigableString or type(node) is CData:
+                self._parts.append(node)
+                self._has_text = self._has_text or not node.isspace()
+        self._flush()
+        for url, text, first, last in self._spans:
+            context = " ".join(self.lines[first : last + 1])
+            self.links.append(_Link(url, text, context if len(context) <= 1000 else text))
+        self._spans.clear()
+
+    def _enter(self, tag: Tag) -> None:
+        if tag.name in _BLOCKS or tag.name == "br":
+            self._flush()
+
+    def _leave(self, tag: Tag, start: int) -> None:
+        if tag.name in _BLOCKS:
+            self._flush()
+        elif tag.name in _CELLS:
+            self._parts.append(" ")
+        elif tag.name == "a" and len(self._spans) < MAX_LINKS * 2:
+            href = tag.get("href")
+            url = canonical_url(href, self.base) if isinstance(href, str) else None
+            if url is not None and url != self.here:
+                last = len(self.lines) if self._has_text else len(self.lines) - 1
+                self._spans.append((url, _anchor_text(tag), start, max(start, last)))
+
+    def _flush(self) -> None:
+        if self._has_text:
+            self.lines.append(_collapse("".join(self._parts))[:MAX_LINE_CHARS])
+        self._parts.clear()
+        self._has_text = False
+
+
+def _is_boilerplate(tag: Tag) -> bool:
+    """Navigation, headers, footers, sidebars and hidden blocks (fallback only)."""
+    if tag.name in _BOILERPLATE_TAGS:
+        return True
+    attrs = tag.attrs
+    if not attrs:
+        return False
+    role = attrs.get("role")
+    return (
+        (isinstance(role, str) and role.lower() in _BOILERPLATE_ROLES)
+        or "hidden" in attrs
+        or str(attrs.get("aria-hidden", "")).lower() == "true"
+    )
+
+
+def _anchor_text(anchor: Tag) -> str:
+    text = _collapse(anchor.get_text(" "))
+    if not text:
+        label = anchor.get("title") or anchor.get("aria-label")
+        text = _collapse(label) if isinstance(label, str) else ""
+    return text[:500]
 
 
 def _unique_links(links: list[_Link]) -> tuple[_Link, ...]:
@@ -467,9 +506,8 @@ def _entries(
         else:
             covered: list[str] = []
             for link in new_links:
-                context = link.context()
-                entries.append(_link_entry(source, link, context))
-                covered.extend((link.text.casefold(), context.casefold()))
+                entries.append(_link_entry(source, link))
+                covered.extend((link.text.casefold(), link.context.casefold()))
             added = [(line, key) for line, key in added if not _covered(line, covered)]
     if added:
         entries.append(_change_entry(source, page_url, watched.title, added))
@@ -481,15 +519,15 @@ def _covered(line: str, covered: list[str]) -> bool:
     return any(folded in text or (len(text) >= 12 and text in folded) for text in covered)
 
 
-def _link_entry(source: str, link: _Link, context: str) -> Entry:
+def _link_entry(source: str, link: _Link) -> Entry:
     return Entry(
         source=source,
         guid=link.url,
         title=link.text,
         url=link.url,
-        summary=context,
+        summary=link.context,
         kind="page",
-        diff=(context,),
+        diff=(link.context,),
     )
 
 

@@ -97,19 +97,27 @@ def _news_feed_stories() -> list[Story]:
     return out
 
 
-def _kcna_stories(rng: random.Random) -> list[Story]:
+def _kcna_rows() -> list[dict[str, Any]]:
     folder = SHARED / "corpora" / "kcna-archive"
     files = sorted(folder.glob("headlines_*.json")) if folder.is_dir() else []
-    if not files:
-        return []
+    return list(json.loads(files[-1].read_text(encoding="utf-8"))) if files else []
+
+
+def _kcna_stories(rows: list[dict[str, Any]], rng: random.Random) -> list[Story]:
     out, seen = [], set()
-    for row in json.loads(files[-1].read_text(encoding="utf-8")):
+    for row in rows:
         text = " ".join(str(row.get("story_text") or "").split())
         title = " ".join(str(row.get("headline") or "").split())
         if title and text and title not in seen:
             seen.add(title)
             out.append(Story(title, _trim_words(text, 40, 120, rng)))
     return out
+
+
+def _sentences(texts: list[str]) -> list[str]:
+    """Distinct sentences of 6-60 words from ``texts`` (whole KCNA stories included)."""
+    found = (s.strip() for t in texts for s in _SENTENCE.split(" ".join(t.split())))
+    return list(dict.fromkeys(s for s in found if 6 <= len(s.split()) <= 60))
 
 
 _WORDS = (
@@ -134,29 +142,31 @@ class Corpus:
     (trimmed to feed-summary size), or generated text when ../shared is absent.
 
     ``fresh()`` returns an endless sequence of *distinct* stories: the real ones first,
-    then recombinations (a sentence-derived title and 2-4 sentences from the pool)."""
+    then recombinations (a title from words of two sentences, a summary of 2-4
+    sentences drawn at random from every sentence of the corpora, whole KCNA stories
+    included), so two fresh stories share at most a sentence by chance and are never
+    near-duplicates of each other."""
 
     def __init__(self, seed: int = 1) -> None:
         self.rng = random.Random(seed)
-        real = _dev_stories() + _news_feed_stories() + _kcna_stories(self.rng)
+        kcna = _kcna_rows()
+        real = _dev_stories() + _news_feed_stories() + _kcna_stories(kcna, self.rng)
         self.source = "../shared corpora + eval" if real else "generated (../shared absent)"
         self.real = real or _generated_stories(self.rng)
         self.on_topic = _dev_stories()
-        self.sentences = [
-            s for st in self.real for s in _SENTENCE.split(st.summary) if 6 <= len(s.split())
-        ]
+        texts = [st.summary for st in self.real] + [str(r.get("story_text") or "") for r in kcna]
+        self.sentences = _sentences(texts)
         self.rng.shuffle(self.sentences)
 
     def fresh(self) -> Iterator[Story]:
         yield from self.rng.sample(self.real, len(self.real))
-        n, i = len(self.sentences), 0
-        while True:
-            head = self.sentences[i % n].rstrip(".").split()
-            k = self.rng.randint(2, 4)
-            body = " ".join(self.sentences[(i + 1 + j * 7919) % n] for j in range(k))
-            suffix = "" if i < n else f" ({i // n + 1})"
-            yield Story(" ".join(head[: self.rng.randint(6, 13)]) + suffix, body)
-            i += 1
+        for _ in range(10**9):
+            head = self.rng.choice(self.sentences).rstrip(".").split()
+            tail = self.rng.choice(self.sentences).rstrip(".").split()
+            cut = self.rng.randrange(max(1, len(tail) - 6))
+            title = head[: self.rng.randint(4, 7)] + tail[cut : cut + self.rng.randint(2, 6)]
+            body = " ".join(self.rng.sample(self.sentences, self.rng.randint(2, 4)))
+            yield Story(" ".join(title), body)
 
 
 # --------------------------------------------------------------------------- feeds

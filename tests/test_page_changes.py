@@ -286,3 +286,17 @@ def test_first_poll_with_a_foreign_snapshot_reports_no_links(site: Site) -> None
     """A snapshot stored before links were recorded never makes every link new."""
     later = poll(site, press_index(ITEMS), "Press releases\nsomething else", select="ul")
     assert all(e.guid.startswith("page-change:") for e in later.entries)
+
+
+def test_an_empty_previous_snapshot_counts_as_a_first_poll(site: Site) -> None:
+    assert poll(site, press_index(ITEMS), "", select="ul").entries == ()
+
+
+def test_page_parse_crosses_a_process_boundary(site: Site) -> None:
+    """The pipeline parses in a worker process: results must pickle unchanged."""
+    import pickle
+
+    first = poll(site, press_index(ITEMS), None, select="ul")
+    later = poll(site, press_index([("n.html", "New item title", "1 May 2024"), *ITEMS]),
+                 first.snapshot, select="ul")  # fmt: skip
+    assert pickle.loads(pickle.dumps(later)) == later

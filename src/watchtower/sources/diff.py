@@ -116,7 +116,8 @@ def diff_lines(
     old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
 ) -> LineDiff:
     """Lines of ``new`` whose key is not among ``old``'s keys, and the reverse."""
-    old_keys = {line_key(line, patterns) for line in old}
+    old_keyed = [(line, line_key(line, patterns)) for line in old]
+    old_keys = {key for _, key in old_keyed}
     new_keyed = [(line, line_key(line, patterns)) for line in new]
     new_keys = {key for _, key in new_keyed}
     added: list[str] = []
@@ -129,8 +130,7 @@ def diff_lines(
             added_keys.append(key)
     removed: list[str] = []
     gone: set[str] = set()
-    for line in old:
-        key = line_key(line, patterns)
+    for line, key in old_keyed:
         if key and key not in new_keys and key not in gone:
             gone.add(key)
             removed.append(line)

@@ -158,7 +158,7 @@ def parse_page(
         )
     snapshot = dump_snapshot(watched.lines, [(link.url, link.text) for link in watched.links])
     page_hash = hashlib.sha256(snapshot.encode("utf-8", "surrogatepass")).hexdigest()
-    if previous is None:
+    if not previous:  # first poll (an empty snapshot is never stored: see ParseError above)
         return PageParse((), snapshot, page_hash, ())
     before = load_snapshot(previous)
     change = diff_lines(before.lines, watched.lines, patterns)

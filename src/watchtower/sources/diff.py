@@ -31,7 +31,10 @@ _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
-_DAYS = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|sday|rsday|urday)?"
+_DAYS = (
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?=[.,]|\s+\d))"  # "he sat" stays
+)
 _UNITS = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
 _COUNTED = (
     r"(?:views?|comments?|shares?|likes?|reads?|replies|reply|followers?|subscribers?"
@@ -43,14 +46,14 @@ _COUNTED = (
 #: relative times ("3 hours ago", "just now"), counters ("1,234 views", "12 comments")
 #: and copyright years. Plain numbers are kept: "45 dead" vs "44 dead" is news.
 DEFAULT_IGNORE: tuple[str, ...] = (
+    rf"\b{_DAYS}\b\.?",
     r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
     r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b",
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\b\.?,?(?:\s+\d{{4}}\b)?",
     rf"\b{_MONTHS}\b\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b,?(?:\s+\d{{4}}\b)?",
     rf"\b{_MONTHS}\b\.?\s+\d{{4}}\b",
-    rf"\b{_DAYS}\b\.?",
     r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[ap]\.?m\.?)(?![a-z]))?"
-    r"(?:\s*(?:UTC|GMT|[A-Z]{2,4}T)\b)?(?:\s*[+-]\d{2}:?\d{2})?",
+    r"(?:\s*(?-i:UTC|GMT|[A-Z]{2,4}T)\b)?(?:\s*[+-]\d{2}:?\d{2})?",
     r"\b\d{1,2}\s*[ap]\.?m\.?(?![a-z])",
     rf"\b(?:\d+|an?|one|few|several)\s+{_UNITS}\s+ago\b",
     r"\b(?:just now|yesterday|today)\b",

@@ -233,3 +233,14 @@ def test_billion_laughs_is_harmless() -> None:
     body += b'<rss version="2.0"><channel><item><title>&lol9;</title></item></channel></rss>'
     for e in parse_feed(result(body), "s"):
         assert "lollol" not in e.title
+
+
+def test_json_document_is_named() -> None:
+    with pytest.raises(ParseError) as err:
+        parse_feed(result(b'{"version": "https://jsonfeed.org/version/1.1", "items": []}'), "s")
+    assert err.value.reason == "not a feed: JSON document"
+
+
+def test_channel_without_items_in_unversioned_format_is_empty() -> None:
+    body = b'<CHANNEL HREF="http://cdf.example/"><TITLE>Example feed</TITLE></CHANNEL>'
+    assert parse_feed(result(body, "application/xml"), "s") == []

@@ -218,6 +218,11 @@ def parse_feed(result: FetchResult, source: str) -> list[Entry]:
     if not parsed.get("version") and not entries:
         if _looks_like_html(body):
             raise ParseError("not a feed: HTML page")
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+            raise ParseError("not a feed: JSON document")
+        feed = parsed.get("feed") or {}
+        if not parsed.get("bozo") and (feed.get("title") or feed.get("link")):
+            return []  # a well-formed channel of an unnamed format (e.g. CDF) with no items
         raise ParseError(f"not a feed: {_bozo_reason(parsed.get('bozo_exception'))}")
     if len(entries) > MAX_ENTRIES:
         log.info("%s: feed has %d entries, keeping the first %d", source, len(entries), MAX_ENTRIES)

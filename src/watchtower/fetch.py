@@ -188,10 +188,16 @@ def _ssl_context() -> ssl.SSLContext:
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """``httpx.AsyncHTTPTransport`` whose connections go through :class:`GuardedBackend`."""
 
-    def __init__(self, policy: AddressPolicy, *, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        max_connections: int = 100,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(trust_env=False, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
+            ssl_context=ssl_context or _ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=min(20, max_connections),
             keepalive_expiry=5.0,
@@ -335,7 +341,8 @@ class Fetcher:
     ``max_bytes`` caps the decompressed body; ``allow_private`` turns the address
     policy off; ``contact`` (a URL or e-mail) goes into the User-Agent.
     ``allowed_endpoints`` lists exact ``(ip, port)`` pairs allowed while the policy is
-    on (for tests and single intranet hosts). One Fetcher serves one event loop.
+    on (for tests and single intranet hosts). ``ssl_context`` replaces the default
+    verifying TLS context (certifi CAs). One Fetcher serves one event loop.
     """
 
     def __init__(
@@ -349,6 +356,7 @@ class Fetcher:
         per_host_connections: int = 2,
         per_host_interval: float = 1.0,
         allowed_endpoints: Iterable[tuple[str, int]] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if timeout <= 0 or max_bytes <= 0 or max_redirects < 0:
             raise ValueError("timeout and max_bytes must be positive, max_redirects ≥ 0")
@@ -365,6 +373,7 @@ class Fetcher:
             clean = "".join(ch for ch in contact if ch.isprintable()).strip()
             if clean:
                 self.user_agent += f" (+{clean})"
+        self._ssl_context = ssl_context
         self._client: httpx.AsyncClient | None = None
         self._gates: dict[str, _HostGate] = {}
 
@@ -385,7 +394,7 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         self._client = httpx.AsyncClient(
-            transport=GuardedTransport(self.policy),
+            transport=GuardedTransport(self.policy, ssl_context=self._ssl_context),
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             trust_env=False,

@@ -287,8 +287,13 @@ def _watch_selected(html: str, url: str, select: str, exclude: tuple[str, ...]) 
     return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
 
 
+MIN_MAIN_WORDS = 25
+"""Below this many words, the extractor's result is not taken to be the page's content."""
+
+
 def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
     title, base, extracted = _extract_main(html, url)
+    main: _Watched | None = None
     if extracted:
         soup = _soup(extracted)
         if exclude:
@@ -297,8 +302,11 @@ def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
                     tag.decompose()
         reader = _RegionReader(base, url)
         reader.read(soup.body or soup)
-        if reader.lines:
-            return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
+        main = _Watched(title, _lines(reader.lines), _unique_links(reader.links))
+        if _words(main.lines) >= MIN_MAIN_WORDS:
+            return main
+    # Little or no article text: an index page (a list of press releases) or a short
+    # notice. Read the page's main region instead, boilerplate skipped.
     soup = _soup(html)
     title = title or _soup_title(soup)
     for tag in [t for selector in exclude for t in _css(soup, selector)]:
@@ -306,7 +314,14 @@ def _watch_main(html: str, url: str, exclude: tuple[str, ...]) -> _Watched:
             tag.decompose()
     reader = _RegionReader(base, url, skip=_is_boilerplate)
     reader.read(_main_region(soup))
-    return _Watched(title, _lines(reader.lines), _unique_links(reader.links))
+    region = _Watched(title, _lines(reader.lines), _unique_links(reader.links))
+    if main is not None and _words(main.lines) >= _words(region.lines):
+        return main
+    return region
+
+
+def _words(lines: Iterable[str]) -> int:
+    return sum(len(line.split()) for line in lines)
 
 
 def _extract_main(html: str, url: str) -> tuple[str, str, str | None]:

@@ -34,6 +34,7 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
 from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
 from watchtower.notify.email import render_alert_email, send_message
@@ -293,11 +294,14 @@ class DeliveryWorker:
     # -- one delivery --------------------------------------------------------------------
 
     async def _deliver(self, job: DeliveryJob) -> Result:
+        started = time.monotonic()
         try:
-            return await self._attempt(job)
+            result = await self._attempt(job)
         except StoreError as exc:
             log.error("delivery %d: store failed, will come back after its lease: %s", job.id, exc)
-            return "skipped"
+            result = "skipped"
+        metrics.observe_delivery(job.channel, result, time.monotonic() - started)
+        return result
 
     async def _attempt(self, job: DeliveryJob) -> Result:
         alert = await self._call(self._store.alert_view, job.alert_id)

@@ -30,6 +30,7 @@ from watchtower.errors import ConfigError
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
 from watchtower.systemd import Notifier
+from watchtower.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,11 @@ class Daemon:
         if self._signals > 1:
             log.warning("%s again: exiting at once", name)
             os._exit(1)
-        log.info("%s received: finishing in-flight work (at most %s)", name, self._bound())
+        log.info(
+            "%s received: finishing in-flight work (at most %s)",
+            name,
+            format_duration(self.config.service.shutdown_timeout),
+        )
         self._stop.set()
 
     def _on_reload(self) -> None:
@@ -176,8 +181,9 @@ class Daemon:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=2)
-                log.warning("shutdown: %d tasks did not finish in time and were cancelled",
-                            len(still))
+                log.warning(
+                    "shutdown: %d tasks did not finish in time and were cancelled", len(still)
+                )
         self.scheduler.shutdown()
         counts = await asyncio.to_thread(self.runtime.store.counts)
         log.info(

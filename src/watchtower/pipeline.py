@@ -31,6 +31,7 @@ from watchtower.models import (
 )
 from watchtower.sources import dispatch
 from watchtower.store import Store
+from watchtower.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,14 @@ class Pipeline:
             self.store.record_failure, source.label, reason, now=now, next_due_at=now + delay
         )
         if failures == 1:
-            log.warning("source %s failed: %s (retrying in %s)", source.label, reason, delay)
-        else:
-            log.info(
-                "source %s failed again (%d in a row): %s", source.label, failures, reason
+            log.warning(
+                "source %s failed: %s (retrying in %s)",
+                source.label,
+                reason,
+                format_duration(delay),
             )
+        else:
+            log.info("source %s failed again (%d in a row): %s", source.label, failures, reason)
         return PollReport(source.label, "error", error=reason)
 
 

@@ -108,7 +108,7 @@ class Explanation:
             return f"excluded by {self.excluded_by!r}"
         parts = []
         ents = [m.label for m in self.by_kind("entity")]
-        terms = [m.label for m in self.by_kind("term", "phrase", "concept")]
+        terms = [m.label for m in self.by_kind("term", "phrase")]
         if ents:
             parts.append("entities: " + ", ".join(ents[:5]))
         if terms:

@@ -82,6 +82,7 @@ class LoopbackHTTP:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out without a 40 ms stall
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
@@ -121,7 +122,10 @@ class LoopbackHTTP:
 
             do_GET = do_POST = do_HEAD = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 128  # many concurrent polls connect at once
+
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

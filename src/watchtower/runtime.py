@@ -21,6 +21,7 @@ from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
 from watchtower.pipeline import Pipeline, PollReport
+from watchtower.sources import worker
 from watchtower.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Runtime:
             Store.open, config.store, story_index_factory=StoryIndex
         )
         self._stack.callback(self.store.close)
+        self._stack.callback(worker.shutdown_workers)
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
         self.pipeline = Pipeline(config, self.store, matcher, fetcher, channels_for(config.notify))

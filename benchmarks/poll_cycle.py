@@ -83,6 +83,7 @@ class Bench:
         self.series: dict[str, Series] = {}
         self.load = os.getloadavg()[0]
         self.server: F.ServerProcess
+        self.baseline_caches: list[Path] = []
 
     def s(self, key: str, label: str) -> Series:
         return self.series.setdefault(key, Series(label))
@@ -130,8 +131,7 @@ class Bench:
         m = self._wt(config, folder / "warm.log")
         label = "  (info) Watchtower warm-up: 1 source, cold baseline"
         self.s("wt_warm", label).add(m, self.server.stats())
-        shared_cache = folder / ".baseline-cache.json"
-        self.baseline_cache = shared_cache if shared_cache.exists() else None
+        self.baseline_caches = sorted(folder.glob("*baseline-cache*.json"))
         for i in range(self.args.runs):
             (folder / "wt.db").unlink(missing_ok=True)
             m = self._wt(config, folder / f"start-{i}.log")
@@ -144,8 +144,8 @@ class Bench:
         config = F.write_watchtower_config(
             folder / "wt.yaml", folder / "wt.db", self.urls, self.args.polite
         )
-        if self.baseline_cache is not None:
-            shutil.copy(self.baseline_cache, folder / ".baseline-cache.json")
+        for cache in self.baseline_caches:
+            shutil.copy(cache, folder / cache.name)
         self.server.stats()
         first = self.s("wt_first", "Watchtower first full cycle (fresh store)")
         m = first.add(self._wt(config, folder / "first.log"), self.server.stats())
@@ -167,8 +167,8 @@ class Bench:
         config = F.write_watchtower_config(
             folder / "wt.yaml", folder / "wt.db", self.urls, self.args.polite
         )
-        if self.baseline_cache is not None:
-            shutil.copy(self.baseline_cache, folder / ".baseline-cache.json")
+        for cache in self.baseline_caches:
+            shutil.copy(cache, folder / cache.name)
         for phase, label in (("first", "first full cycle"), ("unchanged", "unchanged cycle")):
             raw = out / f"{phase}.txt"
             cmd = [str(py_spy), "record", "--subprocesses", "--rate", "100", "--format", "raw"]

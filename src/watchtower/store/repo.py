@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from sqlmodel import Session, SQLModel
 from watchtower import models
 from watchtower.errors import StoreError
 from watchtower.store import tables
+from watchtower.store.batch import PollWriter, new_message_id
 from watchtower.store.engine import make_engine, mask_url, migrate, store_error
 from watchtower.store.views import AlertView, DeliveryJob, SourceHealth, SourceLink
 
@@ -84,11 +84,6 @@ class ExactStoryIndex:
 
     def add(self, story_id: int, signature: bytes) -> None:
         self._stories[signature] = story_id
-
-
-def new_message_id() -> str:
-    """``"msg_"`` + 24 URL-safe random characters: a delivery's stable message id."""
-    return "msg_" + secrets.token_urlsafe(18)
 
 
 def _snapshot_hash(text: str) -> str:
@@ -402,165 +397,15 @@ class Store:
         story_window: timedelta,
     ) -> models.PollOutcome:
         source_id = int(self._source_row(conn, name).id)
-        seen = self._stored_guids(conn, source_id, [_safe(s.entry.guid) for s in entries])
-        new_items = 0
-        new_alerts: list[int] = []
-        joined = 0
-        for scored in entries:
-            if _safe(scored.entry.guid) in seen:
-                continue
-            item_id = self._insert_item(conn, source_id, scored, now)
-            if item_id is None:
-                continue
-            new_items += 1
-            story_id = self._attach_story(conn, item_id, scored, now, story_window)
-            alert_id = conn.execute(
-                sa.select(ALERT.c.id).where(ALERT.c.story_id == story_id)
-            ).scalar_one_or_none()
-            if alert_id is not None:
-                joined += 1
-            elif scored.score.alerts_at(threshold):
-                created = self._create_alert(conn, story_id, item_id, scored, channels, now)
-                if created is not None:
-                    new_alerts.append(created)
-        return models.PollOutcome(
-            new_items=new_items, new_alerts=tuple(new_alerts), joined_stories=joined
+        writer = PollWriter(conn, self._index, self._index_factory, self._insert, _safe, _safe_opt)
+        return writer.write(
+            source_id,
+            entries,
+            threshold=threshold,
+            channels=channels,
+            now=now,
+            window=story_window,
         )
-
-    @staticmethod
-    def _stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
-        """The guids among ``guids`` already stored for the source (one query per 500)."""
-        found: set[str] = set()
-        unique = list(dict.fromkeys(guids))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            found.update(
-                conn.execute(
-                    sa.select(ITEM.c.guid).where(
-                        ITEM.c.source_id == source_id, ITEM.c.guid.in_(chunk)
-                    )
-                ).scalars()
-            )
-        return found
-
-    def _insert_item(
-        self, conn: Connection, source_id: int, scored: models.ScoredEntry, now: datetime
-    ) -> int | None:
-        entry = scored.entry
-        stmt = (
-            self._insert(ITEM)
-            .values(
-                source_id=source_id,
-                guid=_safe(entry.guid),
-                url=_safe_opt(entry.url),
-                title=_safe(entry.title),
-                summary=_safe(entry.summary),
-                content=_safe(entry.content),
-                published_at=entry.published,
-                fetched_at=now,
-                kind=entry.kind,
-                diff=[_safe(line) for line in entry.diff],
-                score=float(scored.score.value),
-                explanation=scored.score.explanation.to_dict(),
-                signature=scored.signature,
-            )
-            .on_conflict_do_nothing(index_elements=["source_id", "guid"])
-            .returning(ITEM.c.id)
-        )
-        item_id = conn.execute(stmt).scalar_one_or_none()
-        return None if item_id is None else int(item_id)
-
-    def _attach_story(
-        self,
-        conn: Connection,
-        item_id: int,
-        scored: models.ScoredEntry,
-        now: datetime,
-        window: timedelta,
-    ) -> int:
-        signature = scored.signature
-        value = float(scored.score.value)
-        found = self._index.find(signature) if signature else None
-        row = None
-        if found is not None:
-            row = conn.execute(
-                sa.select(STORY.c.id, STORY.c.last_seen_at, STORY.c.best_score).where(
-                    STORY.c.id == found
-                )
-            ).first()
-            if row is not None and row.last_seen_at < now - window:
-                row = None
-        if row is not None:
-            story_id = int(row.id)
-            conn.execute(
-                sa.update(STORY)
-                .where(STORY.c.id == story_id)
-                .values(
-                    item_count=STORY.c.item_count + 1,
-                    last_seen_at=max(row.last_seen_at, now),
-                    best_score=max(float(row.best_score), value),
-                )
-            )
-        else:
-            story_id = int(
-                conn.execute(
-                    sa.insert(STORY)
-                    .values(
-                        title=_safe(scored.entry.title),
-                        url=_safe_opt(scored.entry.url),
-                        signature=signature,
-                        first_seen_at=now,
-                        last_seen_at=now,
-                        best_score=value,
-                        item_count=1,
-                    )
-                    .returning(STORY.c.id)
-                ).scalar_one()
-            )
-            if signature:
-                self._index.add(story_id, signature)
-        conn.execute(sa.update(ITEM).where(ITEM.c.id == item_id).values(story_id=story_id))
-        return story_id
-
-    def _create_alert(
-        self,
-        conn: Connection,
-        story_id: int,
-        item_id: int,
-        scored: models.ScoredEntry,
-        channels: Callable[[float], Sequence[str]],
-        now: datetime,
-    ) -> int | None:
-        value = float(scored.score.value)
-        alert_id = conn.execute(
-            self._insert(ALERT)
-            .values(
-                story_id=story_id,
-                item_id=item_id,
-                score=value,
-                explanation=scored.score.explanation.to_dict(),
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["story_id"])
-            .returning(ALERT.c.id)
-        ).scalar_one_or_none()
-        if alert_id is None:
-            return None
-        for channel in dict.fromkeys(channels(value)):
-            conn.execute(
-                self._insert(DELIVERY)
-                .values(
-                    alert_id=alert_id,
-                    channel=channel,
-                    message_id=new_message_id(),
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["alert_id", "channel"])
-            )
-        return int(alert_id)
 
     def _update_source(
         self,

@@ -127,7 +127,7 @@ class Pipeline:
             parsed = await self._parse(source, result, state)
         except (FetchError, ParseError) as exc:
             return await self._failed(source, state, exc, now)
-        scored = [self._score(entry) for entry in parsed.entries]
+        scored = await self._score_new(source, parsed.entries)
         outcome: PollOutcome = await self.call_store(
             self.store.record_poll,
             source.label,
@@ -188,6 +188,15 @@ class Pipeline:
             result, source.label, timeout=limits.timeout, memory=limits.memory
         )
         return Parsed(entries, keep)
+
+    async def _score_new(self, source: SourceConfig, entries: list[Entry]) -> list[ScoredEntry]:
+        """Score the entries the store has not seen (a changed feed is mostly old items)."""
+        if not entries:
+            return []
+        unseen: set[str] = await self.call_store(
+            self.store.unseen_guids, source.label, [e.guid for e in entries]
+        )
+        return [self._score(entry) for entry in entries if entry.guid in unseen]
 
     def _score(self, entry: Entry) -> ScoredEntry:
         text = entry.text

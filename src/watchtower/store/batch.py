@@ -115,17 +115,7 @@ class PollWriter:
         by_guid: dict[str, models.ScoredEntry] = {}
         for scored in entries:
             by_guid.setdefault(self.clean(scored.entry.guid), scored)
-        guids = list(by_guid)
-        seen: set[str] = set()
-        for start in range(0, len(guids), 500):
-            chunk = guids[start : start + 500]
-            seen.update(
-                self.conn.execute(
-                    sa.select(ITEM.c.guid).where(
-                        ITEM.c.source_id == source_id, ITEM.c.guid.in_(chunk)
-                    )
-                ).scalars()
-            )
+        seen = stored_guids(self.conn, source_id, list(by_guid))
         return [scored for guid, scored in by_guid.items() if guid not in seen]
 
     def _plan(
@@ -366,6 +356,20 @@ class PollWriter:
                 deliveries,
             )
         return [int(row.id) for row in created]
+
+
+def stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
+    """The guids among ``guids`` already stored for the source (one query per 500)."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(guids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found.update(
+            conn.execute(
+                sa.select(ITEM.c.guid).where(ITEM.c.source_id == source_id, ITEM.c.guid.in_(chunk))
+            ).scalars()
+        )
+    return found
 
 
 def new_message_id() -> str:

@@ -37,7 +37,7 @@ from sqlmodel import Session, SQLModel
 from watchtower import models
 from watchtower.errors import StoreError
 from watchtower.store import tables
-from watchtower.store.batch import PollWriter, new_message_id
+from watchtower.store.batch import PollWriter, new_message_id, stored_guids
 from watchtower.store.engine import make_engine, mask_url, migrate, store_error
 from watchtower.store.views import AlertView, DeliveryJob, SourceHealth, SourceLink
 
@@ -269,6 +269,16 @@ class Store:
                         sa.update(SOURCE).where(SOURCE.c.name == name).values(kind=kind, url=url)
                     )
                 known[name] = (kind, url)
+
+    def unseen_guids(self, name: str, guids: Sequence[str]) -> set[str]:
+        """The guids among ``guids`` not yet stored for source ``name``.
+
+        Lets the pipeline score only new items; ``record_poll`` checks again itself.
+        """
+        with self._tx("looking up stored items") as conn:
+            source_id = int(self._source_row(conn, name).id)
+            stored = stored_guids(conn, source_id, [_safe(g) for g in guids])
+        return {g for g in guids if _safe(g) not in stored}
 
     def source_state(self, name: str) -> models.SourceState:
         """What the store remembers about ``name``; ``snapshot`` is the newest snapshot text.

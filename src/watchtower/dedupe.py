@@ -23,14 +23,12 @@ from __future__ import annotations
 import logging
 import re
 import struct
-import sys
-from array import array
 from collections import OrderedDict
 from hashlib import blake2b
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 NUM_HASHES = 64
 BANDS = 32
 ROWS = NUM_HASHES // BANDS
@@ -41,8 +39,10 @@ MIN_SHINGLES_FOR_CONTAINMENT = 12
 _HEADER = struct.Struct("<BI")
 _BODY = struct.Struct(f"<{NUM_HASHES}I")
 _WORD = re.compile(r"[^\W_]+")
-_PER_DIGEST = 16  # 32-bit hashes from one 64-byte BLAKE2b digest
-_PERSONS = tuple(b"wt-minhash-%d" % i for i in range(NUM_HASHES // _PER_DIGEST))
+_PERSON = b"wt-oph-minhash"
+_MASK = NUM_HASHES - 1  # NUM_HASHES is a power of two
+_EMPTY = 1 << 32  # above every 32-bit value: marks a bin no shingle fell into
+_SALT = 0x9E3779B1  # odd constant: distinct values for bins borrowed from different distances
 
 
 def _grams(title: str, text: str) -> set[bytes]:
@@ -55,22 +55,37 @@ def _grams(title: str, text: str) -> set[bytes]:
 def signature(title: str, text: str) -> bytes:
     """MinHash signature of an item (see the module docstring); ``b""`` if it has no words.
 
-    Each shingle is hashed with BLAKE2b under four personalisations; each 64-byte digest
-    gives 16 independent 32-bit hash functions.
+    One-permutation MinHash: each shingle is hashed once (8-byte BLAKE2b); its low bits
+    pick one of the 64 bins and its high 32 bits compete for that bin's minimum. Empty
+    bins (short items) borrow the next non-empty bin's value, salted by the distance
+    ("rotation" densification, Shrivastava & Li 2014), so every position is comparable.
     """
     grams = _grams(title, text)
     if not grams:
         return b""
-    mins: list[int] = []
-    for person in _PERSONS:
-        table = array(
-            "I",
-            b"".join(blake2b(g, digest_size=64, person=person).digest() for g in grams),
-        )
-        if sys.byteorder != "little":
-            table.byteswap()
-        mins.extend(min(table[j::_PER_DIGEST]) for j in range(_PER_DIGEST))
-    return _HEADER.pack(VERSION, len(grams)) + _BODY.pack(*mins)
+    bins = [_EMPTY] * NUM_HASHES
+    for gram in grams:
+        value = int.from_bytes(blake2b(gram, digest_size=8, person=_PERSON).digest(), "little")
+        slot = value & _MASK
+        high = value >> 32
+        if high < bins[slot]:
+            bins[slot] = high
+    return _HEADER.pack(VERSION, len(grams)) + _BODY.pack(*_densify(bins))
+
+
+def _densify(bins: list[int]) -> list[int]:
+    if _EMPTY not in bins:
+        return bins
+    filled = list(bins)
+    for i, value in enumerate(bins):
+        if value != _EMPTY:
+            continue
+        for distance in range(1, NUM_HASHES):
+            source = bins[(i + distance) % NUM_HASHES]
+            if source != _EMPTY:
+                filled[i] = (source + distance * _SALT) & 0xFFFFFFFF
+                break
+    return filled
 
 
 def _unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:

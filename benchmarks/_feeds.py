@@ -501,6 +501,23 @@ def machine_line() -> str:
     return f"machine: {affinity} usable cores ({cores} online), {model or 'unknown CPU'}, py {py}"
 
 
+def revision_line() -> str:
+    """The Watchtower revision measured: commit, and how many src files differ from it."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = len([x for x in git("status", "--porcelain", "--", "src").splitlines() if x])
+    return f"watchtower: {commit}" + (f" + {dirty} uncommitted src file(s)" if dirty else "")
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))

@@ -82,6 +82,7 @@ class Bench:
         self.feeds = work / "feeds"
         self.series: dict[str, Series] = {}
         self.load = os.getloadavg()[0]
+        self.revision = F.revision_line() + " (at start)"
         self.server: F.ServerProcess
         self.baseline_caches: list[Path] = []
 
@@ -235,6 +236,7 @@ class Bench:
             f"({fs.total_bytes / 1e6:.1f} MB, {fs.shared_items} items are shared stories), "
             f"text: {fs.corpus_source}; {self.args.runs} runs, medians"
         )
+        print(self.revision)
         print(
             F.machine_line()
             + f"; load avg {self.load:.2f} at start, {os.getloadavg()[0]:.2f} at end"

@@ -70,6 +70,7 @@ def report(args: argparse.Namespace, feeds: F.FeedSet, series: dict[str, Series]
         f"scale_304: {len(feeds.names)} sources x {feeds.items} items "
         f"({feeds.total_bytes / 1e6:.0f} MB of feeds); {args.runs} unchanged cycles, medians"
     )
+    print(args.revision)
     print(F.machine_line() + f"; load avg {os.getloadavg()[0]:.2f} at end")
     print()
     F.print_table(HEADER, [s.row() for s in series.values()])
@@ -84,6 +85,7 @@ def report(args: argparse.Namespace, feeds: F.FeedSet, series: dict[str, Series]
 
 def main() -> None:
     args = parse_args()
+    args.revision = F.revision_line() + " (at start)"
     work = Path(tempfile.mkdtemp(prefix="wt-scale-304-"))
     feeds, series = None, {}
     try:

@@ -242,7 +242,8 @@ _LAST_MODIFIED = "Sun, 01 Nov 2026 00:00:00 GMT"
 
 class FeedServer:
     """HTTP/1.1 keep-alive server for a folder of feeds, with ETag / Last-Modified and
-    304 answers; ``/__stats`` returns (and resets) the status counts."""
+    304 answers; ``/__stats`` returns (and resets) the status counts and the number of
+    TCP connections accepted (``conn``: one per request means no connection reuse)."""
 
     MAX_REQUESTS_PER_CONNECTION = 1_000_000
     IDLE_TIMEOUT = 30.0
@@ -286,6 +287,7 @@ class FeedServer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.counts["conn"] = self.counts.get("conn", 0) + 1
         try:
             for _ in range(self.MAX_REQUESTS_PER_CONNECTION):
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.IDLE_TIMEOUT)

@@ -148,9 +148,8 @@ class Store:
         self._dialect = dialect
         self._secret = str(engine.url.password) if engine.url.password else None
         self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
-        self._index: StoryIndex = self._index_factory()
+        self._index: StoryIndex | None = None  # loaded when a poll first brings new items
         self._lock = threading.RLock()
-        self._reload_index()
 
     @classmethod
     def open(
@@ -217,18 +216,22 @@ class Store:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _reload_index(self) -> None:
-        index = self._index_factory()
-        with self._tx("loading the story index") as conn:
+    def _story_index(self, conn: Connection) -> StoryIndex:
+        """The index of recent stories, loaded on first use (inside the caller's
+        transaction): a cycle of unchanged sources (all 304) never pays for it.
+        """
+        if self._index is None:
+            index = self._index_factory()
             rows = conn.execute(
                 sa.select(STORY.c.id, STORY.c.signature)
                 .where(sa.func.length(STORY.c.signature) > 0)
                 .order_by(STORY.c.last_seen_at.desc(), STORY.c.id.desc())
                 .limit(STORY_INDEX_LIMIT)
             ).all()
-        for row in reversed(rows):
-            index.add(int(row.id), bytes(row.signature))
-        self._index = index
+            for row in reversed(rows):
+                index.add(int(row.id), bytes(row.signature))
+            self._index = index
+        return self._index
 
     @staticmethod
     def _source_row(conn: Connection, name: str) -> Any:
@@ -390,10 +393,7 @@ class Store:
         return outcome
 
     def _rebuild_index_after_rollback(self) -> None:
-        try:
-            self._reload_index()
-        except StoreError:
-            log.warning("story index not reloaded after a failed poll; will retry next poll")
+        self._index = None  # reloaded from the table by the next poll with new items
 
     def _record_poll(
         self,
@@ -407,7 +407,10 @@ class Store:
         story_window: timedelta,
     ) -> models.PollOutcome:
         source_id = int(self._source_row(conn, name).id)
-        writer = PollWriter(conn, self._index, self._index_factory, self._insert, _safe, _safe_opt)
+        if not entries:
+            return models.PollOutcome()
+        index = self._story_index(conn)
+        writer = PollWriter(conn, index, self._index_factory, self._insert, _safe, _safe_opt)
         return writer.write(
             source_id,
             entries,

@@ -14,7 +14,8 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from bs4 import BeautifulSoup
+import lxml.html  # type: ignore[import-untyped]
+from lxml import etree
 
 _TRACKING = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
@@ -89,20 +90,26 @@ def normalize_text(text: str) -> str:
 
 
 def html_to_text(html: str | None) -> str:
-    """Plain text of an HTML fragment (or of plain text): scripts and styles dropped."""
+    """Plain text of an HTML fragment (or of plain text): scripts and styles dropped,
+    block elements on lines of their own. lxml's HTML parser does the work (a tenth of
+    BeautifulSoup's cost per field, which mattered: feeds have many fields).
+    """
     if not html:
         return ""
     if "<" not in html and "&" not in html:
         return normalize_text(html)
-    soup = BeautifulSoup(html, "lxml")
-    for tag in soup(_DROP_TAGS):
-        tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(_BLOCK_TAGS):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    return normalize_text(soup.get_text())
+    try:
+        root = lxml.html.fragment_fromstring(html.replace("\x00", ""), create_parent="div")
+    except (etree.ParserError, ValueError):
+        return normalize_text(html)
+    etree.strip_elements(
+        root, *_DROP_TAGS, etree.Comment, etree.ProcessingInstruction, with_tail=False
+    )
+    for element in root.iter(*_BLOCK_TAGS, "br"):
+        element.tail = "\n" + (element.tail or "")
+        if element.tag != "br":
+            element.text = "\n" + (element.text or "")
+    return normalize_text(root.text_content())
 
 
 def stable_guid(guid: str | None, link: str | None, title: str, summary: str) -> str:

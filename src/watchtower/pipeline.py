@@ -76,6 +76,7 @@ class _Limits:
 class Parsed:
     entries: list[Entry]
     state: FetchState
+    scored: list[ScoredEntry] | None = None  # set when the worker scored them already
 
 
 class Pipeline:
@@ -93,11 +94,20 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.store = store
-        self.scorer = scorer
+        self.scorer = scorer  # also ships it to the parse workers (see the setter)
         self.fetcher = fetcher
         self.channels = channels
         self.clock = clock or (lambda: datetime.now(UTC))
         self._store_lock = asyncio.Lock()
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._scorer
+
+    @scorer.setter
+    def scorer(self, scorer: Scorer) -> None:
+        self._scorer = scorer
+        self._scorer_ref = dispatch.ScorerRef.of(scorer)
 
     async def call_store(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Run one store operation in a thread, one at a time (single writer)."""
@@ -127,7 +137,9 @@ class Pipeline:
             parsed = await self._parse(source, result, state)
         except (FetchError, ParseError) as exc:
             return await self._failed(source, state, exc, now)
-        scored = await self._score_new(source, parsed.entries)
+        scored = parsed.scored
+        if scored is None:
+            scored = await self._score_new(source, parsed.entries)
         outcome: PollOutcome = await self.call_store(
             self.store.record_poll,
             source.label,
@@ -184,10 +196,10 @@ class Pipeline:
                 snapshot=page.snapshot,
             )
             return Parsed(list(page.entries), new_state)
-        entries = await dispatch.parse_feed_in_worker(
-            result, source.label, timeout=limits.timeout, memory=limits.memory
+        scored = await dispatch.parse_and_score_in_worker(
+            result, source.label, self._scorer_ref, timeout=limits.timeout, memory=limits.memory
         )
-        return Parsed(entries, keep)
+        return Parsed([s.entry for s in scored], keep, scored)
 
     async def _score_new(self, source: SourceConfig, entries: list[Entry]) -> list[ScoredEntry]:
         """Score the entries the store has not seen (a changed feed is mostly old items)."""

@@ -59,6 +59,14 @@ def register_parser(kind: str, path: str) -> None:
     PARSERS[kind] = path
 
 
+def resolve_parser(kind: str) -> Callable[..., Any]:
+    """The parser function registered for ``kind`` (imported on first use)."""
+    path = PARSERS.get(kind)
+    if path is None:
+        raise ParseError(f"no parser for {kind!r}")
+    return _resolve(path)
+
+
 def _human_seconds(seconds: float) -> str:
     return f"{seconds:.3g} s"
 

@@ -151,14 +151,6 @@ class Pipeline:
             next_due_at=now + source.every,
             story_window=self.config.alerts.story_window,
         )
-        if outcome.new_items or outcome.new_alerts:
-            log.info(
-                "source %s: %d new items, %d new alerts, %d joined stories",
-                source.label,
-                outcome.new_items,
-                len(outcome.new_alerts),
-                outcome.joined_stories,
-            )
         status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
             source.label,

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/watchtower.yaml
 
-.PHONY: run test lint eval bench demo clean
+.PHONY: run test lint eval bench bench-poll demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/score_speed.py
+	$(BIN)/python benchmarks/fetch_parse.py --runs 5
+
+bench-poll: $(STAMP)
+	$(BIN)/python benchmarks/poll_cycle.py --feeds 300 --runs 3
+	$(BIN)/python benchmarks/scale_304.py
 
 demo: $(STAMP)
 	$(BIN)/watchtower demo

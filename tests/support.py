@@ -59,6 +59,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address: one port per TCP connection
 
 
 @dataclass
@@ -95,6 +96,7 @@ class LoopbackHTTP:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
+                    (str(self.client_address[0]), int(self.client_address[1])),
                 )
                 with outer._lock:
                     outer.requests.append(req)

@@ -459,3 +459,25 @@ def test_hostile_text_is_stored_on_every_database(store: Store) -> None:
         now=NOW,
     )
     assert again.new_items == 0
+
+
+def test_source_states_reads_every_source_as_source_state_does(store: Store) -> None:
+    for n in range(3):
+        poll(
+            store,
+            "UN page",
+            [],
+            now=NOW + timedelta(hours=n),
+            state=FetchState(page_hash=f"h{n}", snapshot=f"page text version {n}"),
+        )
+    store.record_failure(
+        SOURCES[0][0],
+        "HTTP 500 Internal Server Error",
+        now=NOW,
+        next_due_at=NOW + timedelta(hours=1),
+    )
+    states = store.source_states()
+    assert set(states) == {name for name, _kind, _url in SOURCES}
+    for name in states:
+        assert states[name] == store.source_state(name)
+    assert states["UN page"].snapshot == "page text version 2"

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
@@ -99,6 +99,10 @@ class Pipeline:
         self.channels = channels
         self.clock = clock or (lambda: datetime.now(UTC))
         self._store_lock = asyncio.Lock()
+        # Source states, read once in bulk and kept current after each write: this
+        # process is the store's only writer of source state.
+        self._states: dict[str, SourceState] | None = None
+        self._states_lock = asyncio.Lock()
 
     @property
     def scorer(self) -> Scorer:
@@ -114,6 +118,29 @@ class Pipeline:
         async with self._store_lock:
             return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def _state(self, name: str) -> SourceState:
+        async with self._states_lock:
+            if self._states is None:
+                self._states = await self.call_store(self.store.source_states)
+        state = self._states.get(name)
+        if state is None:  # a source added by a reload
+            state = await self.call_store(self.store.source_state, name)
+            self._states[name] = state
+        return state
+
+    def _remember(self, state: SourceState) -> None:
+        if self._states is not None:
+            self._states[state.name] = state
+
+    async def _write(self, name: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A store write for source ``name``; if it fails, its cached state is dropped."""
+        try:
+            return await self.call_store(fn, *args, **kwargs)
+        except BaseException:
+            if self._states is not None:
+                self._states.pop(name, None)
+            raise
+
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollReport:
         """Poll ``source`` once; never raises for a problem with the source itself."""
         started = time.monotonic()
@@ -126,7 +153,7 @@ class Pipeline:
 
     async def _poll(self, source: SourceConfig, *, force: bool) -> PollReport:
         now = self.clock()
-        state: SourceState = await self.call_store(self.store.source_state, source.label)
+        state = await self._state(source.label)
         if not force and _backing_off(state, now):
             log.debug("source %s: backing off until %s", source.label, state.next_due_at)
             return PollReport(source.label, "skipped")
@@ -140,7 +167,8 @@ class Pipeline:
         scored = parsed.scored
         if scored is None:
             scored = await self._score_new(source, parsed.entries)
-        outcome: PollOutcome = await self.call_store(
+        outcome: PollOutcome = await self._write(
+            source.label,
             self.store.record_poll,
             source.label,
             parsed.state,
@@ -150,6 +178,19 @@ class Pipeline:
             now=now,
             next_due_at=now + source.every,
             story_window=self.config.alerts.story_window,
+        )
+        self._remember(
+            replace(
+                state,
+                etag=parsed.state.etag,
+                last_modified=parsed.state.last_modified,
+                page_hash=parsed.state.page_hash,
+                snapshot=state.snapshot if parsed.state.snapshot is None else parsed.state.snapshot,
+                consecutive_failures=0,
+                last_error=None,
+                last_success_at=now,
+                next_due_at=now + source.every,
+            )
         )
         status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
@@ -218,8 +259,18 @@ class Pipeline:
             self.config.service.backoff_max,
             retry_after=retry_after,
         )
-        failures: int = await self.call_store(
-            self.store.record_failure, source.label, reason, now=now, next_due_at=now + delay
+        failures: int = await self._write(
+            source.label,
+            self.store.record_failure,
+            source.label,
+            reason,
+            now=now,
+            next_due_at=now + delay,
+        )
+        self._remember(
+            replace(
+                state, consecutive_failures=failures, last_error=reason, next_due_at=now + delay
+            )
         )
         if failures == 1:
             log.warning(

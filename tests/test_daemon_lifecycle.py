@@ -48,7 +48,13 @@ class Daemon:
         self.sock.settimeout(0.2)
         self.messages: list[str] = []
         self.log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONWARNINGS": "ignore"}
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(self.notify_path),
+            "WATCHDOG_USEC": "1000000",  # systemd's WatchdogSec=1s: a ping every 0.5 s
+            "PYTHONWARNINGS": "ignore",
+        }
+        env.pop("WATCHDOG_PID", None)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "watchtower", "run", "--config", str(config)],
@@ -141,6 +147,7 @@ def test_sigterm_mid_poll_drains_and_exits_zero(
     daemon = Daemon(config, tmp_path)
     daemons.append(daemon)
     daemon.wait_notify("READY=1")
+    daemon.wait_notify("WATCHDOG=1", timeout=5)
     wait_for(lambda: len(hook_bodies(http_server)) >= len(RELEVANT), 40, "first alerts", daemon)
     wait_for(lambda: http_server.requests_to("/slow.xml"), 20, "slow poll started", daemon)
 

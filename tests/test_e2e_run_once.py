@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -196,3 +197,40 @@ def test_version() -> None:
     result = watchtower("--version")
     assert result.returncode == 0
     assert "watchtower" in result.stdout
+
+
+def test_score_and_baseline_commands(tmp_path: Path) -> None:
+    config = tmp_path / "watchtower.yaml"
+    config.write_text(f"store: sqlite:///{tmp_path}/w.db\n{shipped_baseline_yaml(tmp_path)}\n")
+    lines = [
+        json.dumps({"id": "r", "title": RELEVANT[0][0], "summary": RELEVANT[0][1]}),
+        json.dumps({"id": "n", "title": IRRELEVANT[0][0], "summary": IRRELEVANT[0][1]}),
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    scored = subprocess.run(
+        [sys.executable, "-m", "watchtower", "score", "--config", str(config), "--input", "-"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert scored.returncode == 0, scored.stderr
+    out = {d["id"]: d for d in map(json.loads, scored.stdout.splitlines())}
+    assert out["r"]["alert"] is True and out["n"]["alert"] is False
+    assert 0.0 <= out["n"]["score"] < 0.5 <= out["r"]["score"] <= 1.0
+    assert out["r"]["explanation"]["matches"] and out["r"]["explanation"]["nearest_seed"]
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "watchtower", "score", "--config", str(config), "--input", "-"],
+        input="{not json\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert bad.returncode == 2 and "line 1" in bad.stderr and "Traceback" not in bad.stderr
+
+    learned = watchtower("baseline", "--config", str(config))
+    assert learned.returncode == 0, learned.stderr
+    assert "terms:" in learned.stdout and "forced repatriation" in learned.stdout

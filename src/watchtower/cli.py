@@ -165,8 +165,13 @@ def baseline(config_path: Path | None, top: int, as_json: bool) -> None:
 
 
 def _row(row: Any) -> str:
+    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], list):
+        return f"{row[0]}: " + ", ".join(str(alias) for alias in row[1])
     if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
         return f"{row[1]:8.3f}  {row[0]}"
+    if isinstance(row, dict) and {"label", "weight"} <= row.keys():
+        rest = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("label", "weight"))
+        return f"{float(row['weight']):8.3f}  {row['label']}" + (f"  ({rest})" if rest else "")
     if isinstance(row, dict):
         return "  ".join(f"{k}={v}" for k, v in row.items())
     return str(row)

@@ -128,8 +128,13 @@ def check(config_path: Path | None, show_sources: bool) -> None:
 
 @cli.command()
 @config_option
-@click.option("--input", "input_file", required=True, type=click.File("r", encoding="utf-8"),
-              help="JSON lines: {id, title, summary?, content?, url?}; '-' reads stdin.")
+@click.option(
+    "--input",
+    "input_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="JSON lines: {id, title, summary?, content?, url?}; '-' reads stdin.",
+)
 def score(config_path: Path | None, input_file: IO[str]) -> None:
     """Score documents without fetching or storing them."""
     config = open_config(config_path)
@@ -200,9 +205,14 @@ def digest(config_path: Path | None, mode: str | None) -> None:
         message = outcome.message
         click.echo(message.as_string() if message is not None else "(no alerts for a digest)")
         return
-    click.echo(f"digest {outcome.period}: " + (
-        f"sent, {outcome.alert_count} alerts" if outcome.sent else (outcome.reason or "not sent")
-    ))
+    click.echo(
+        f"digest {outcome.period}: "
+        + (
+            f"sent, {outcome.alert_count} alerts"
+            if outcome.sent
+            else (outcome.reason or "not sent")
+        )
+    )
 
 
 @cli.command()
@@ -218,8 +228,10 @@ def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
             if not dead:
                 click.echo("no failed deliveries")
             for job, error in dead:
-                click.echo(f"#{job.id} alert {job.alert_id} {job.channel} "
-                           f"after {job.attempts} attempts: {error}")
+                click.echo(
+                    f"#{job.id} alert {job.alert_id} {job.channel} "
+                    f"after {job.attempts} attempts: {error}"
+                )
             return
         click.echo(format_alerts(store, limit))
 
@@ -228,8 +240,10 @@ def format_alerts(store: Any, limit: int = 50) -> str:
     """Alerts as text, newest first: score, title, outlets and the reasons."""
     lines: list[str] = []
     for alert in store.list_alerts(limit=limit):
-        lines.append(f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
-                     f"{alert.created_at:%Y-%m-%d %H:%M} UTC]")
+        lines.append(
+            f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
+            f"{alert.created_at:%Y-%m-%d %H:%M} UTC]"
+        )
         for link in alert.sources:
             lines.append(f"      {link.source}: {link.url or '(no link)'}")
         lines.append(f"      why: {alert.explanation.summary()}")

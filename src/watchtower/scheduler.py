@@ -51,8 +51,12 @@ class Scheduler:
         if config.notify.email is not None and config.notify.email.digest:
             # A digest whose cron time passed while the service was down goes out now;
             # send_digest sends nothing when this period's digest was already sent.
-            self.aps.add_job(self._digest, "date", id="digest-catch-up",
-                             run_date=datetime.now(UTC) + timedelta(seconds=5))
+            self.aps.add_job(
+                self._digest,
+                "date",
+                id="digest-catch-up",
+                run_date=datetime.now(UTC) + timedelta(seconds=5),
+            )
         self.aps.start()
 
     def reschedule(self, config: Config) -> tuple[int, int, int]:
@@ -107,7 +111,10 @@ class Scheduler:
         if email is not None and email.digest:
             trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
             self.aps.add_job(
-                self._digest, trigger, id="digest", replace_existing=True,
+                self._digest,
+                trigger,
+                id="digest",
+                replace_existing=True,
                 misfire_grace_time=3600,
             )
         elif self.aps.get_job("digest") is not None:

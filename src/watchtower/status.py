@@ -11,8 +11,10 @@ from watchtower.config import Config
 def render_status(store: Any, config: Config, now: datetime) -> str:
     """A plain-text table an operator can read without knowing the code."""
     configured = {s.name for s in config.feed_and_page_sources() if s.enabled}
-    lines = [f"{'source':<32} {'state':<9} {'last success':<17} {'fails':>5} "
-             f"{'items/1d':>8} {'alerts/1d':>9}  next run / last error"]
+    lines = [
+        f"{'source':<32} {'state':<9} {'last success':<17} {'fails':>5} "
+        f"{'items/1d':>8} {'alerts/1d':>9}  next run / last error"
+    ]
     for health in store.source_health(now):
         if health.name not in configured:
             continue
@@ -23,11 +25,16 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
     lines.append(
         f"outbox: {pending} pending, {counts.get('deliveries_sent', 0)} sent, "
         f"{counts.get('deliveries_dead', 0)} dead letters"
-        + (" (watchtower alerts --failed; watchtower deliveries retry --all)"
-           if counts.get("deliveries_dead", 0) else "")
+        + (
+            " (watchtower alerts --failed; watchtower deliveries retry --all)"
+            if counts.get("deliveries_dead", 0)
+            else ""
+        )
     )
-    lines.append(f"store: {counts.get('items', 0)} items, {counts.get('stories', 0)} stories, "
-                 f"{counts.get('alerts', 0)} alerts")
+    lines.append(
+        f"store: {counts.get('items', 0)} items, {counts.get('stories', 0)} stories, "
+        f"{counts.get('alerts', 0)} alerts"
+    )
     return "\n".join(lines)
 
 
@@ -40,8 +47,10 @@ def _source_line(health: Any, now: datetime) -> str:
         state = "ok"
     success = _when(health.last_success_at)
     tail = health.last_error if health.consecutive_failures else _when(health.next_due_at)
-    return (f"{health.name[:32]:<32} {state:<9} {success:<17} {health.consecutive_failures:>5} "
-            f"{health.items_last_day:>8} {health.alerts_last_day:>9}  {tail or ''}")
+    return (
+        f"{health.name[:32]:<32} {state:<9} {success:<17} {health.consecutive_failures:>5} "
+        f"{health.items_last_day:>8} {health.alerts_last_day:>9}  {tail or ''}"
+    )
 
 
 def _when(moment: datetime | None) -> str:

@@ -400,9 +400,25 @@ class Store:
         with self._lock:
             try:
                 with self._tx(f"storing a poll of {name!r}") as conn:
-                    outcome = self._record_poll(
-                        conn, name, state, entries, threshold, channels, now, story_window
-                    )
+                    source_id = int(self._source_row(conn, name).id)
+                    outcome = models.PollOutcome()
+                    if entries:
+                        writer = PollWriter(
+                            conn,
+                            self._story_index(conn),
+                            self._index_factory,
+                            self._insert,
+                            _safe,
+                            _safe_opt,
+                        )
+                        outcome = writer.write(
+                            source_id,
+                            entries,
+                            threshold=threshold,
+                            channels=channels,
+                            now=now,
+                            window=story_window,
+                        )
                     self._update_source(conn, name, state, now, next_due_at)
             except BaseException:
                 self._rebuild_index_after_rollback()
@@ -419,31 +435,6 @@ class Store:
 
     def _rebuild_index_after_rollback(self) -> None:
         self._index = None  # reloaded from the table by the next poll with new items
-
-    def _record_poll(
-        self,
-        conn: Connection,
-        name: str,
-        state: models.FetchState,
-        entries: Sequence[models.ScoredEntry],
-        threshold: float,
-        channels: Callable[[float], Sequence[str]],
-        now: datetime,
-        story_window: timedelta,
-    ) -> models.PollOutcome:
-        source_id = int(self._source_row(conn, name).id)
-        if not entries:
-            return models.PollOutcome()
-        index = self._story_index(conn)
-        writer = PollWriter(conn, index, self._index_factory, self._insert, _safe, _safe_opt)
-        return writer.write(
-            source_id,
-            entries,
-            threshold=threshold,
-            channels=channels,
-            now=now,
-            window=story_window,
-        )
 
     def _update_source(
         self,

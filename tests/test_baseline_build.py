@@ -46,9 +46,12 @@ def test_learns_distinctive_terms_and_phrases_without_a_stop_list(tmp_path: Path
 def test_describe_shows_what_was_learned(tmp_path: Path) -> None:
     b = build_baseline(config(make_seeds(tmp_path / "seeds"), exclude=["football"]))
     d = b.describe(top=5)
-    assert len(d["terms"]) == 5 and {"label", "weight"} <= set(d["terms"][0])
-    assert d["entities"] == {"Freedonia": ENTITIES["Freedonia"]}
-    assert d["watch_terms"]["forced repatriation"] == 3
+    assert {"label", "weight", "forms", "from"} <= set(d["topic"][0])
+    subject = {row["label"]: row for row in d["subject"]}
+    assert subject["Freedonia"]["from"] == "config"
+    assert set(subject["Freedonia"]["forms"].split(", ")) == set(ENTITIES["Freedonia"])
+    topic = {row["label"]: row for row in d["topic"]}
+    assert topic["forced repatriation"]["weight"] == 3
     assert d["exclude"] == ["football"]
     assert [s["title"] for s in d["seeds"]] == [
         "Refugees sent back to Freedonia",

@@ -83,7 +83,7 @@ def test_valid_config_is_typed_frozen_and_resolved(write, tmp_path: Path) -> Non
     assert config.store == f"sqlite:///{tmp_path}/data/wt.db"
     assert config.baseline.seeds == tmp_path / "seeds"
     assert config.baseline.cache == tmp_path / "cache" / "baseline.json"
-    assert config.baseline.terms == {"forced repatriation": 3.0}
+    assert {k: v.weight for k, v in config.baseline.terms.items()} == {"forced repatriation": 3.0}
     assert config.fetch.timeout == timedelta(hours=1, minutes=30)
     assert config.fetch.max_bytes == 2 * 1024 * 1024
     assert [s.kind for s in config.sources] == ["feed", "page", "opml"]
@@ -492,7 +492,10 @@ def test_single_strings_where_lists_are_expected(write) -> None:
             """
         )
     )
-    assert config.baseline.entities == {"North Korea": ["DPRK"], "UNHCR": []}
+    assert {k: v.aliases for k, v in config.baseline.entities.items()} == {
+        "North Korea": ["DPRK"],
+        "UNHCR": [],
+    }
     assert config.baseline.exclude == ["K-pop"]
     assert config.notify.email is not None and config.notify.email.to == ["analyst@example.org"]
 

@@ -1,19 +1,19 @@
 """Seeds + the ``baseline:`` config → a :class:`Baseline`: what the subject looks like.
 
-What is learned from the seed articles (all against general English, using the
-``wordfreq`` background frequency list, so no hand-made stop list is involved):
+The baseline has two concepts, and an item must touch both to alert:
 
-* **terms** — single words, weighted by how much more often they occur in the seeds
-  than in general English (``log2`` of the rate ratio, words seen at least twice);
-* **phrases** — two- and three-word sequences that recur in the seeds, neither starting
-  nor ending with a function word (a word with a background Zipf frequency ≥ 6),
-  weighted by the mean distinctiveness of their words and how often they recur;
-* **seed entities** — recurring capitalised names and acronyms (``Human Rights
-  Council``, ``UNHCR``);
-* **seed vectors** — one weighted term vector per seed, for the nearest-seed similarity.
+* the **subject** — *who or where* the news is about: the names learned from the seeds
+  (:mod:`watchtower.learn`: here North Korea and its forms, Pyongyang, and with much
+  less weight China and the UN), plus the configured ``entities`` (a name with its
+  aliases, in any language; ``implicit`` forms such as "the North" that count only when
+  a ``context`` word is present);
+* the **topic** — *what about them matters*: the phrases and word families that set the
+  seeds apart from general English, plus the configured ``terms`` (each with a weight
+  and, in ``also``, its paraphrases and translations).
 
-From the config come the analyst's **entities** (the subject's names with aliases), the
-weighted watch **terms** (what about the subject matters) and the **exclude** rules.
+Configuration extends, re-weights or vetoes what was learned: a configured term or
+entity with the same words as a learned one replaces its weight; weight 0 removes it.
+``exclude`` phrases veto an item outright.
 
 :func:`load_baseline` computes this once and caches it as JSON; the cache is keyed by
 :attr:`Baseline.fingerprint`, a hash of every seed's bytes, ``seeds.yaml``, the
@@ -27,47 +27,53 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
-import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from watchtower.errors import ConfigError
+from watchtower.language import phrase_key, tokens, words
+from watchtower.learn import Weighted, learn
 from watchtower.seeds import Seed, metadata_digest, read_seeds
+
+__all__ = [
+    "Baseline",
+    "BaselineSettings",
+    "SeedInfo",
+    "Weighted",
+    "build_baseline",
+    "load_baseline",
+    "phrase_key",
+    "tokens",
+    "words",
+]
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 2  # bump whenever learning changes: it invalidates every cache
-LANG = "en"
-FUNCTION_ZIPF = 6.0  # background Zipf frequency at or above which a word is a function word
-MIN_TERM_COUNT = 2
-MAX_TERMS = 400
-MAX_PHRASES = 150
-MAX_SEED_ENTITIES = 80
-_BACKGROUND_FLOOR = 1e-8  # frequency assumed for words wordfreq does not know
+ALGORITHM_VERSION = 3  # bump whenever learning changes: it invalidates every cache
+LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
+LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
+LEARNED_HIGH = 10.0  # log2 rate ratio from which a learned word weighs LEARNED_TOPIC_MAX
 
 
-def _separator_table() -> dict[int, str | None]:
-    """str.translate table: punctuation, symbols, spaces and controls → space;
-    apostrophes removed (``Korea's`` → ``koreas`` → stem ``korea``)."""
-    table: dict[int, str | None] = {}
-    ranges = (range(0x3040), range(0xFE30, 0xFE50), range(0xFF00, 0xFF66))
-    for code in (c for r in ranges for c in r):
-        if unicodedata.category(chr(code))[0] in "PSZC" or code == 0x5F:
-            table[code] = " "
-    for apostrophe in "'’ʼ":
-        table[ord(apostrophe)] = None
-    return table
+class TermSettings(Protocol):
+    @property
+    def weight(self) -> float: ...
+    @property
+    def also(self) -> Sequence[str]: ...
 
 
-_SEPARATORS = _separator_table()
-_CAP_SPAN = re.compile(
-    r"\b(?:[A-Z][\w’'\-]*|[A-Z]{2,})(?:\s+(?:of|the|for|on|and|de)?\s*(?:[A-Z][\w’'\-]*|[A-Z]{2,}))*"
-)
+class EntitySettings(Protocol):
+    @property
+    def aliases(self) -> Sequence[str]: ...
+    @property
+    def implicit(self) -> Sequence[str]: ...
+    @property
+    def context(self) -> Sequence[str]: ...
+    @property
+    def weight(self) -> float: ...
 
 
 class BaselineSettings(Protocol):
@@ -76,56 +82,13 @@ class BaselineSettings(Protocol):
     @property
     def seeds(self) -> Path: ...
     @property
-    def terms(self) -> Mapping[str, float]: ...
+    def terms(self) -> Mapping[str, TermSettings]: ...
     @property
-    def entities(self) -> Mapping[str, Sequence[str]]: ...
+    def entities(self) -> Mapping[str, EntitySettings]: ...
     @property
     def exclude(self) -> Sequence[str]: ...
     @property
     def cache(self) -> Path | None: ...
-
-
-def _stem(word: str) -> str:
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    return w
-
-
-class _StemCache(dict[str, str]):
-    """Memoised :func:`_stem`; bounded so hostile input cannot grow it without limit."""
-
-    def __missing__(self, word: str) -> str:
-        value = _stem(word)
-        if len(self) < 200_000:
-            self[word] = value
-        return value
-
-
-_STEMS = _StemCache()
-
-
-def stem(word: str) -> str:
-    """A light, deterministic normal form: lower case, possessive and plural removed."""
-    return _STEMS[word]
-
-
-def words(text: str) -> list[str]:
-    """Lower-case words of ``text``: split at punctuation, symbols and spaces
-    (``Jong-un`` → jong, un), apostrophes dropped."""
-    return text.lower().translate(_SEPARATORS).split()
-
-
-def tokens(text: str) -> list[str]:
-    """Stemmed word tokens of ``text`` (see :func:`words` and :func:`stem`)."""
-    return list(map(_STEMS.__getitem__, words(text)))
-
-
-def phrase_key(phrase: str) -> str:
-    """The normal form used to match ``phrase`` (a term, alias or exclude rule)."""
-    return " ".join(tokens(phrase))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,65 +102,166 @@ class SeedInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Weighted:
-    """A learned term, phrase or entity: match key, display label, weight."""
+class Name:
+    """One form of a subject name in effect: the text matched, the name it stands for."""
 
-    key: str
+    form: str
     label: str
     weight: float
+    implicit: bool = False  # counts only when one of the name's context words is present
+    learned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One form of a topic term in effect: the text matched, the term it stands for."""
+
+    form: str
+    label: str
+    weight: float
+    learned: bool = False
 
 
 @dataclass(frozen=True)
 class Baseline:
     """What Watchtower learned about the subject. Immutable and picklable.
 
-    ``entities`` (config): canonical name → aliases; the subject concept.
-    ``watch_terms`` (config): term → weight; the topic concept.
-    ``exclude`` (config): phrases that veto an alert.
-    ``terms``/``phrases``/``seed_entities``: learned from the seeds (see module doc).
-    ``seed_vectors``: per seed, stemmed term → weight, L2-normalised.
+    Learned: ``terms``/``phrases`` (distinctive words and phrases), ``names`` (subject
+    names), ``seed_vectors`` (per seed, key → weight, L2-normalised).
+    Configured: ``entities`` (name → aliases), ``implicit``/``context`` (per name),
+    ``entity_weights``, ``watch_terms`` (term → weight), ``term_forms`` (term →
+    paraphrases and translations), ``exclude``.
     """
 
     fingerprint: str
     seeds: tuple[SeedInfo, ...]
     terms: tuple[Weighted, ...]
     phrases: tuple[Weighted, ...]
-    seed_entities: tuple[Weighted, ...]
+    names: tuple[Weighted, ...]
     seed_vectors: tuple[Mapping[str, float], ...]
+    proper: frozenset[str] = frozenset()
     entities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    implicit: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    entity_weights: Mapping[str, float] = field(default_factory=dict)
     watch_terms: Mapping[str, float] = field(default_factory=dict)
+    term_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
 
-    def describe(self, top: int = 25) -> dict[str, Any]:
-        """What ``watchtower baseline`` shows: top learned terms, phrases and entities
-        with weights, the configured entities/terms/excludes, and the seeds' titles."""
+    # ------------------------------------------------------------------ in effect
 
-        def rows(items: Iterable[Weighted]) -> list[dict[str, Any]]:
-            return [{"label": w.label, "weight": round(w.weight, 3)} for w in items][:top]
+    def subject(self) -> list[Name]:
+        """Every subject name form in effect: configured entities (weight 1 unless set)
+        and learned names, a configured one replacing a learned one of the same words."""
+        out: dict[str, Name] = {}
+        for w in self.names:
+            out[w.key] = Name(w.label, w.label, w.weight, learned=True)
+        for name, aliases in self.entities.items():
+            weight = self.entity_weights.get(name, 1.0)
+            for form in (name, *aliases):
+                out[phrase_key(form)] = Name(form, name, weight)
+            for form in self.implicit.get(name, ()):
+                out[phrase_key(form)] = Name(form, name, weight, implicit=True)
+        return [n for n in out.values() if n.weight > 0]
+
+    def name_context(self) -> dict[str, tuple[str, ...]]:
+        """Per subject name: the words whose presence lets an implicit form count."""
+        return {k: v for k, v in self.context.items()}
+
+    def topic(self) -> list[Term]:
+        """Every topic term form in effect: the most distinctive learned phrases and
+        words that are not subject names (weighted up to LEARNED_TOPIC_MAX), and the
+        configured terms with their forms, a configured weight replacing a learned one.
+        A learned term must occur in two seeds at least (when there are two): the topic is
+        what the seeds share, not one article's digression."""
+        names = {tok for n in self.subject() for tok in phrase_key(n.form).split()}
+        names |= self.proper
+        need = min(len(self.seed_vectors), 2)
+        learned = [
+            w
+            for w in (*self.phrases, *self.terms)
+            if not set(w.key.split()) & names
+            and sum(1 for vec in self.seed_vectors if w.key in vec) >= need
+        ]
+        out: dict[str, Term] = {}
+        for w in learned:
+            # distinctiveness (log2 of the seed/background rate ratio) mapped steeply onto
+            # 0..LEARNED_TOPIC_MAX: words general news uses freely (nuclear, security,
+            # council) fall below LEARNED_LOW and drop out
+            x = min(1.0, max(0.0, (w.weight - LEARNED_LOW) / (LEARNED_HIGH - LEARNED_LOW)))
+            if x > 0:
+                out[w.key] = Term(w.label, w.label, round(LEARNED_TOPIC_MAX * x * x, 3), True)
+        for term, weight in self.watch_terms.items():
+            for form in (term, *self.term_forms.get(term, ())):
+                out[phrase_key(form)] = Term(form, term, weight)
+        return [t for t in out.values() if t.weight > 0]
+
+    def describe(self, top: int = 25) -> dict[str, Any]:
+        """What ``watchtower baseline`` shows: the seeds, the subject and the topic in
+        effect (learned and configured, with weights), the learned phrases and the
+        exclude rules."""
+
+        def rows(items: Iterable[Name] | Iterable[Term], n: int) -> list[dict[str, Any]]:
+            grouped: dict[str, dict[str, Any]] = {}
+            for it in items:
+                row = grouped.setdefault(
+                    it.label,
+                    {
+                        "label": it.label,
+                        "weight": round(it.weight, 3),
+                        "forms": [],
+                        "from": "seeds" if it.learned else "config",
+                    },
+                )
+                if it.form != it.label:
+                    row["forms"].append(it.form)
+            ordered = sorted(grouped.values(), key=lambda r: -float(r["weight"]))
+            written = {
+                **self.term_forms,
+                **{k: (*v, *self.implicit.get(k, ())) for k, v in self.entities.items()},
+            }
+            for row in ordered:
+                forms = written.get(row["label"]) if row["from"] == "config" else None
+                row["forms"] = ", ".join(forms if forms is not None else row["forms"])
+            return ordered[:n]
 
         return {
             "fingerprint": self.fingerprint,
             "seeds": [{"file": s.name, "title": s.title, "words": s.words} for s in self.seeds],
-            "terms": rows(self.terms),
-            "phrases": rows(self.phrases),
-            "seed_entities": rows(self.seed_entities),
-            "entities": {k: list(v) for k, v in self.entities.items()},
-            "watch_terms": dict(self.watch_terms),
+            "subject": rows(self.subject(), top),
+            "topic": rows(self.topic(), top * 2),
+            "learned phrases": [
+                {"label": w.label, "weight": round(w.weight, 3)} for w in self.phrases[:top]
+            ],
             "exclude": list(self.exclude),
         }
 
+    # ------------------------------------------------------------------ cache form
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_json` reverses it."""
+
+        def ws(items: Iterable[Weighted]) -> list[list[Any]]:
+            return [[w.key, w.label, w.weight] for w in items]
+
+        def lists(m: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+            return {k: list(v) for k, v in m.items()}
+
         return {
             "version": ALGORITHM_VERSION,
             "fingerprint": self.fingerprint,
             "seeds": [[s.name, s.title, s.sha256, s.words] for s in self.seeds],
-            "terms": [[w.key, w.label, w.weight] for w in self.terms],
-            "phrases": [[w.key, w.label, w.weight] for w in self.phrases],
-            "seed_entities": [[w.key, w.label, w.weight] for w in self.seed_entities],
+            "terms": ws(self.terms),
+            "phrases": ws(self.phrases),
+            "names": ws(self.names),
+            "proper": sorted(self.proper),
             "seed_vectors": [dict(v) for v in self.seed_vectors],
-            "entities": {k: list(v) for k, v in self.entities.items()},
+            "entities": lists(self.entities),
+            "implicit": lists(self.implicit),
+            "context": lists(self.context),
+            "entity_weights": dict(self.entity_weights),
             "watch_terms": dict(self.watch_terms),
+            "term_forms": lists(self.term_forms),
             "exclude": list(self.exclude),
         }
 
@@ -211,145 +275,68 @@ class Baseline:
         def ws(rows: Iterable[Sequence[Any]]) -> tuple[Weighted, ...]:
             return tuple(Weighted(str(k), str(lab), float(w)) for k, lab, w in rows)
 
+        def lists(m: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+            return {str(k): tuple(str(a) for a in v) for k, v in m.items()}
+
         return cls(
             fingerprint=str(data["fingerprint"]),
             seeds=tuple(SeedInfo(str(n), str(t), str(h), int(c)) for n, t, h, c in data["seeds"]),
             terms=ws(data["terms"]),
             phrases=ws(data["phrases"]),
-            seed_entities=ws(data["seed_entities"]),
+            names=ws(data["names"]),
+            proper=frozenset(map(str, data["proper"])),
             seed_vectors=tuple(
                 {str(k): float(v) for k, v in vec.items()} for vec in data["seed_vectors"]
             ),
-            entities={str(k): tuple(str(a) for a in v) for k, v in data["entities"].items()},
+            entities=lists(data["entities"]),
+            implicit=lists(data["implicit"]),
+            context=lists(data["context"]),
+            entity_weights={str(k): float(v) for k, v in data["entity_weights"].items()},
             watch_terms={str(k): float(v) for k, v in data["watch_terms"].items()},
+            term_forms=lists(data["term_forms"]),
             exclude=tuple(str(x) for x in data["exclude"]),
         )
 
 
-# --------------------------------------------------------------------------- learning
-
-
-def _background(word: str) -> float:
-    # wordfreq is imported only when a baseline is learned (a cache miss): it costs a
-    # tenth of a second and 30 MB at every start otherwise.
-    from wordfreq import word_frequency
-
-    return max(word_frequency(word, LANG), _BACKGROUND_FLOOR)
-
-
-def _is_function_word(word: str) -> bool:
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word, LANG) >= FUNCTION_ZIPF
-
-
-def _surface_forms(seeds: Sequence[Seed]) -> dict[str, str]:
-    """Most common lower-case surface form of each stem (for display)."""
-    forms: dict[str, Counter[str]] = {}
-    for seed in seeds:
-        for w in words(seed.text):
-            forms.setdefault(stem(w), Counter())[w] += 1
-    return {k: c.most_common(1)[0][0] for k, c in forms.items()}
-
-
-def _learn_terms(counts: Counter[str], total: int, forms: Mapping[str, str]) -> dict[str, float]:
-    weights: dict[str, float] = {}
-    for st, n in counts.items():
-        if n < MIN_TERM_COUNT or len(st) < 2 or st.isdigit():
-            continue
-        surface = forms.get(st, st)
-        if _is_function_word(surface):
-            continue
-        bg = max(_background(surface), _background(st))
-        ratio = (n / total) / bg
-        if ratio > 4.0:
-            weights[st] = math.log2(ratio)
-    return weights
-
-
-def _learn_phrases(
-    seed_tokens: Sequence[list[str]], term_w: Mapping[str, float], forms: Mapping[str, str]
-) -> list[Weighted]:
-    grams: Counter[tuple[str, ...]] = Counter()
-    for toks in seed_tokens:
-        for n in (2, 3):
-            for i in range(len(toks) - n + 1):
-                gram = tuple(toks[i : i + n])
-                if _is_function_word(forms.get(gram[0], gram[0])) or _is_function_word(
-                    forms.get(gram[-1], gram[-1])
-                ):
-                    continue
-                grams[gram] += 1
-    out: list[Weighted] = []
-    for gram, n in grams.items():
-        if n < MIN_TERM_COUNT:
-            continue
-        content = [term_w.get(t, 0.0) for t in gram if not _is_function_word(forms.get(t, t))]
-        if not content or min(content) <= 0.0:
-            continue
-        weight = sum(content) / len(content)
-        label = " ".join(forms.get(t, t) for t in gram)
-        out.append(Weighted(" ".join(gram), label, weight))
-    # drop a bigram that (nearly) only occurs inside one recurring trigram: keep the name
-    kept = {w.key for w in out}
-    for gram, n in grams.items():
-        if len(gram) == 3 and " ".join(gram) in kept:
-            for sub in (gram[:2], gram[1:]):
-                if grams[sub] <= n * 1.25:
-                    kept.discard(" ".join(sub))
-    out = [w for w in out if w.key in kept]
-    out.sort(key=lambda w: (-w.weight * math.log2(1 + grams[tuple(w.key.split())]), w.key))
-    return out[:MAX_PHRASES]
-
-
-def _learn_entities(seeds: Sequence[Seed]) -> list[Weighted]:
-    spans: Counter[str] = Counter()
-    labels: dict[str, Counter[str]] = {}
-    for seed in seeds:
-        for line in seed.text.splitlines():
-            for m in _CAP_SPAN.finditer(line):
-                span = m.group(0).strip()
-                words = span.split()
-                if len(words) == 1 and not (span.isupper() and len(span) >= 2):
-                    continue
-                key = phrase_key(span)
-                if not key:
-                    continue
-                spans[key] += 1
-                labels.setdefault(key, Counter())[span] += 1
-    out: list[Weighted] = []
-    total = sum(spans.values()) or 1
-    for key, n in spans.items():
-        if n < MIN_TERM_COUNT:
-            continue
-        words = key.split()
-        bg = (
-            min(_background(w) for w in words if not _is_function_word(w))
-            if any(not _is_function_word(w) for w in words)
-            else 1.0
-        )
-        weight = math.log2(1.0 + (n / total) / bg) / 4.0
-        if weight <= 0.0:
-            continue
-        out.append(Weighted(key, labels[key].most_common(1)[0][0], weight))
-    out.sort(key=lambda w: (-w.weight, w.key))
-    return out[:MAX_SEED_ENTITIES]
+# --------------------------------------------------------------------------- building
 
 
 def _seed_vector(
     toks: Sequence[str], term_w: Mapping[str, float], phrase_w: Mapping[str, float]
 ) -> dict[str, float]:
     """Sublinear tf × distinctiveness over learned terms and phrases, L2-normalised."""
-    tf: Counter[str] = Counter(t for t in toks if t in term_w)
+    tf: dict[str, int] = {}
+    for t in toks:
+        if t in term_w:
+            tf[t] = tf.get(t, 0) + 1
     for n in (2, 3):
         for i in range(len(toks) - n + 1):
-            key = " ".join(toks[i : i + n])
-            if key in phrase_w:
-                tf[key] += 1
+            k = " ".join(toks[i : i + n])
+            if k in phrase_w:
+                tf[k] = tf.get(k, 0) + 1
     weights = {**term_w, **phrase_w}
     vec = {t: (1.0 + math.log(n)) * weights[t] for t, n in tf.items()}
     norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
     return {t: v / norm for t, v in vec.items()}
+
+
+def _settings_doc(cfg: BaselineSettings) -> dict[str, Any]:
+    return {
+        "terms": sorted(
+            (str(k), float(v.weight), sorted(map(str, v.also))) for k, v in cfg.terms.items()
+        ),
+        "entities": sorted(
+            (
+                str(k),
+                sorted(map(str, v.aliases)),
+                sorted(map(str, v.implicit)),
+                sorted(map(str, v.context)),
+                float(v.weight),
+            )
+            for k, v in cfg.entities.items()
+        ),
+        "exclude": sorted(map(str, cfg.exclude)),
+    }
 
 
 def fingerprint(seeds: Sequence[Seed], meta_digest: str, cfg: BaselineSettings) -> str:
@@ -358,9 +345,7 @@ def fingerprint(seeds: Sequence[Seed], meta_digest: str, cfg: BaselineSettings) 
         "algorithm": ALGORITHM_VERSION,
         "seeds": [[s.name, s.sha256] for s in seeds],
         "meta": meta_digest,
-        "terms": sorted((str(k), float(v)) for k, v in cfg.terms.items()),
-        "entities": sorted((str(k), sorted(map(str, v))) for k, v in cfg.entities.items()),
-        "exclude": sorted(map(str, cfg.exclude)),
+        **_settings_doc(cfg),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -373,45 +358,47 @@ def build_baseline(cfg: BaselineSettings) -> Baseline:
 
 def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Baseline:
     _check_config(cfg)
-    seed_tokens = [tokens(s.text) for s in seeds]
-    counts: Counter[str] = Counter()
-    for toks in seed_tokens:
-        counts.update(toks)
-    total = sum(counts.values()) or 1
-    forms = _surface_forms(seeds)
-    term_w = _learn_terms(counts, total, forms)
-    terms = sorted(
-        (Weighted(k, forms.get(k, k), w) for k, w in term_w.items()),
-        key=lambda w: (-w.weight * math.log2(1 + counts[w.key]), w.key),
-    )[:MAX_TERMS]
-    vocab = {w.key: w.weight for w in terms}
-    phrases = _learn_phrases(seed_tokens, term_w, forms)
-    phrase_w = {p.key: p.weight for p in phrases}
+    learned = learn(seeds)
+    vocab = {w.key: w.weight for w in learned.terms}
+    phrase_w = {p.key: p.weight for p in learned.phrases}
+    if not learned.terms:
+        log.warning(
+            "the seeds in %s teach no distinctive words (are they English prose?); "
+            "only the configured terms and entities will match",
+            cfg.seeds,
+        )
     return Baseline(
         fingerprint=fingerprint(seeds, meta_digest, cfg),
         seeds=tuple(
             SeedInfo(s.name, s.title, s.sha256, len(t))
-            for s, t in zip(seeds, seed_tokens, strict=True)
+            for s, t in zip(seeds, learned.seed_tokens, strict=True)
         ),
-        terms=tuple(terms),
-        phrases=tuple(phrases),
-        seed_entities=tuple(_learn_entities(seeds)),
-        seed_vectors=tuple(_seed_vector(t, vocab, phrase_w) for t in seed_tokens),
-        entities={str(k): tuple(str(a) for a in v) for k, v in cfg.entities.items()},
-        watch_terms={str(k): float(v) for k, v in cfg.terms.items()},
+        terms=learned.terms,
+        phrases=learned.phrases,
+        names=learned.names,
+        proper=learned.proper,
+        seed_vectors=tuple(_seed_vector(t, vocab, phrase_w) for t in learned.seed_tokens),
+        entities={str(k): tuple(map(str, v.aliases)) for k, v in cfg.entities.items()},
+        implicit={str(k): tuple(map(str, v.implicit)) for k, v in cfg.entities.items()},
+        context={str(k): tuple(map(str, v.context)) for k, v in cfg.entities.items()},
+        entity_weights={str(k): float(v.weight) for k, v in cfg.entities.items()},
+        watch_terms={str(k): float(v.weight) for k, v in cfg.terms.items()},
+        term_forms={str(k): tuple(map(str, v.also)) for k, v in cfg.terms.items()},
         exclude=tuple(str(x) for x in cfg.exclude),
     )
 
 
 def _check_config(cfg: BaselineSettings) -> None:
     problems = []
-    for term, weight in cfg.terms.items():
-        if not phrase_key(str(term)):
-            problems.append(f"baseline.terms: {term!r} has no words")
-        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0):
-            problems.append(f"baseline.terms.{term}: weight must be a positive number")
-    for name, aliases in cfg.entities.items():
-        for alias in [name, *aliases]:
+    for term, spec in cfg.terms.items():
+        for form in (term, *spec.also):
+            if not phrase_key(str(form)):
+                problems.append(f"baseline.terms: {form!r} has no words")
+        weight = spec.weight
+        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
+            problems.append(f"baseline.terms.{term}: weight must be a number ≥ 0")
+    for name, ent in cfg.entities.items():
+        for alias in [name, *ent.aliases, *ent.implicit, *ent.context]:
             if not phrase_key(str(alias)):
                 problems.append(f"baseline.entities.{name}: {alias!r} has no words")
     for rule in cfg.exclude:

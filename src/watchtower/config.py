@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AlertsConfig",
     "BaselineConfig",
+    "EntityConfig",
+    "TermConfig",
     "ByteSize",
     "Config",
     "ConfigError",
@@ -223,12 +225,38 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- models
 
 
+class TermConfig(_Model):
+    """One watch term: its weight and, in ``also``, its other wordings and translations."""
+
+    weight: float = Field(default=1.0, ge=0)
+    also: list[str] = []
+
+    @field_validator("also", mode="before")
+    @classmethod
+    def _forms(cls, value: object) -> object:
+        return _one_or_list(_none_is_empty(value, []))
+
+
+class EntityConfig(_Model):
+    """One subject name: aliases (any language), implicit forms and their context."""
+
+    aliases: list[str] = []
+    implicit: list[str] = []
+    context: list[str] = []
+    weight: float = Field(default=1.0, ge=0)
+
+    @field_validator("aliases", "implicit", "context", mode="before")
+    @classmethod
+    def _forms(cls, value: object) -> object:
+        return _one_or_list(_none_is_empty(value, []))
+
+
 class BaselineConfig(_Model):
     """What the subject is: seed articles plus watch terms, entities and exclusions."""
 
     seeds: Path = Path("../seeds")
-    terms: dict[str, float] = {}
-    entities: dict[str, list[str]] = {}
+    terms: dict[str, TermConfig] = {}
+    entities: dict[str, EntityConfig] = {}
     exclude: list[str] = []
     cache: Path | None = None
 
@@ -237,10 +265,24 @@ class BaselineConfig(_Model):
     def _paths(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else _resolve(value, info)
 
-    @field_validator("terms", "entities", mode="before")
+    @field_validator("terms", mode="before")
     @classmethod
-    def _empty_mapping(cls, value: object) -> object:
-        return _none_is_empty(value, {})
+    def _term_forms(cls, value: object) -> object:
+        """``terms`` may be a list of terms (weight 1), or term → weight, or term →
+        ``{weight, also}``."""
+        value = _none_is_empty(value, {})
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return {term: {} for term in value}
+        if not isinstance(value, dict):
+            return value
+        return {
+            term: {"weight": spec}
+            if isinstance(spec, int | float | str)
+            else _none_is_empty(spec, {})
+            for term, spec in value.items()
+        }
 
     @field_validator("exclude", mode="before")
     @classmethod
@@ -250,10 +292,17 @@ class BaselineConfig(_Model):
     @field_validator("entities", mode="before")
     @classmethod
     def _single_alias(cls, value: object) -> object:
-        """``North Korea: DPRK`` is read as ``North Korea: [DPRK]``; empty as no aliases."""
+        """``North Korea: DPRK`` is read as ``North Korea: {aliases: [DPRK]}``, a list as
+        the aliases, empty as no aliases."""
+        value = _none_is_empty(value, {})
+        if isinstance(value, list):
+            return {name: {} for name in value}
         if not isinstance(value, dict):
             return value
-        return {name: _one_or_list(_none_is_empty(v, [])) for name, v in value.items()}
+        return {
+            name: v if isinstance(v, dict) else {"aliases": _one_or_list(_none_is_empty(v, []))}
+            for name, v in value.items()
+        }
 
 
 class AlertsConfig(_Model):

@@ -233,4 +233,4 @@ def test_score_and_baseline_commands(tmp_path: Path) -> None:
 
     learned = watchtower("baseline", "--config", str(config))
     assert learned.returncode == 0, learned.stderr
-    assert "terms:" in learned.stdout and "forced repatriation" in learned.stdout
+    assert "topic:" in learned.stdout and "forced repatriation" in learned.stdout

@@ -121,7 +121,7 @@ def test_exclude_rule_vetoes_and_is_named(matcher: Matcher) -> None:
     assert sc.value == 0.0
     assert sc.explanation.excluded_by == "football match"
     assert not sc.alerts_at(0.0)
-    assert "excluded by" in sc.explanation.summary()
+    assert "Excluded: it mentions" in sc.explanation.summary()
 
 
 def test_explanation_names_terms_contributions_and_nearest_seed(matcher: Matcher) -> None:

@@ -108,7 +108,7 @@ def test_digest_lists_every_story_ranked_with_outlets_and_reasons() -> None:
     assert top.select_one("h2 a")["href"] == "https://news.example/2"
     outlets = [(a.get_text(), a["href"]) for a in top.select("ul.sources a")]
     assert outlets == [("Daily NK", "https://news.example/2"), ("HRW", "https://hrw.example/2")]
-    assert "entities: North Korea" in top.select_one("p.why").get_text()
+    assert "About North Korea" in top.select_one("p.why").get_text()
     reasons = [li.get_text(" ", strip=True) for li in top.select("ul.reasons li")]
     assert reasons[0] == "entity North Korea +0.40"
     assert "published 2026-05-04 12:00 UTC" in top.get_text()
@@ -117,7 +117,7 @@ def test_digest_lists_every_story_ranked_with_outlets_and_reasons() -> None:
 
     # the plain text part says the same
     assert text.index("China forcibly returns") < text.index("UN rapporteur")
-    assert "https://hrw.example/2" in text and "Why: entities: North Korea" in text
+    assert "https://hrw.example/2" in text and "Why: About North Korea" in text
     assert "+ New: 12 more returned" in text
 
 
@@ -161,7 +161,7 @@ def test_alert_email_has_stable_message_id_and_the_reasons() -> None:
     text, soup = parts(msg)
     assert soup.select_one("h2 a")["href"] == "https://news.example/9"
     assert "forced repatriation" in soup.select_one("ul.reasons").get_text()
-    assert "Why: entities: North Korea" in text
+    assert "Why: About North Korea" in text
     assert_no_active_content(soup)
 
 

@@ -4,21 +4,22 @@ How relevance is decided (the README's "How relevance is decided" explains the e
 
 1. **Exclude rules** — if the title or text contains an ``exclude`` phrase, the score is
    0 and ``excluded_by`` names the rule.
-2. **Subject concept** — the configured ``entities`` (the subject's names and aliases:
-   North Korea, DPRK, Pyongyang…). Evidence grows with mentions, a title mention counts
-   most: ``S = 1 - exp(-(title·TITLE_SUBJECT + body mentions) / SUBJECT_SCALE)``.
-3. **Topic concept** — the weighted watch ``terms`` (what about the subject matters:
-   forced repatriation, prison camp, special rapporteur…), longest match first, with a
-   title boost: ``T = 1 - exp(-Σ weight·(1 + ½·ln count)(1 + title)·far / TOPIC_SCALE)``
-   where ``far`` is ``FAR_DISCOUNT`` for a body term more than ``PASSAGE`` words from
-   every subject mention (long pages: a sidebar's words are not the article's topic).
-   Without configured terms, the most distinctive learned seed terms stand in.
+2. **Subject** — the subject's names in effect (learned and configured, each with a
+   weight; Korean and Chinese forms are found inside words). Evidence grows with
+   mentions and a title mention counts most:
+   ``S = 1 - exp(-(TITLE_SUBJECT·w_title + Σ body w) / SUBJECT_SCALE)`` over the
+   ``MAX_SUBJECT_MENTIONS`` weightiest body mentions. An implicit form ("the North")
+   counts only when one of its context words appears.
+3. **Topic** — the topic terms in effect, longest match first, with a title boost:
+   ``T = 1 - exp(-Σ weight·(1 + ½·ln count)(1 + title)·far / TOPIC_SCALE)`` where
+   ``far`` is ``FAR_DISCOUNT`` for a body term more than ``PASSAGE`` words from every
+   subject mention (long pages: a sidebar's words are not the article's topic).
 4. **Co-occurrence** — both concepts must be present: the main signal is the geometric
    mean ``√(S·T)``; a subject mention within ``NEAR`` words of a topic term adds a
    proximity bonus.
 5. **Seed similarity** — cosine between the item and each seed over the learned,
-   distinctiveness-weighted terms and phrases; the best seed is ``nearest_seed``.
-   A secondary signal: on its own it cannot tell missile news from rights news.
+   distinctiveness-weighted terms and phrases; a matched paraphrase or translation
+   counts as the term it stands for, so a Korean item can resemble an English seed.
 6. A logistic squashes the sum so that 0.5 is the natural boundary (the default
    ``alerts.threshold``).
 
@@ -30,16 +31,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from watchtower.baseline import Baseline, BaselineSettings, load_baseline, phrase_key, tokens
+from watchtower.baseline import Baseline, BaselineSettings, load_baseline
 from watchtower.errors import WatchtowerError
-from watchtower.models import Explanation, Match, MatchKind, Score
+from watchtower.explain import Features, excerpt, explain, explain_excluded
+from watchtower.language import (
+    cjk_key,
+    cjk_stream,
+    detect_lang,
+    english_or_und,
+    is_cjk,
+    keys,
+    latin_only,
+    phrase_key,
+    words,
+)
+from watchtower.models import Score
 from watchtower.sources.normalize import html_to_text
 
 # Scoring constants. They are few, round, and chosen from the shape of the problem (see
@@ -56,10 +70,7 @@ BIAS = -6.0
 W_COOCCUR = 8.0
 W_NEAR = 0.8
 W_SEED = 3.0
-
-LEARNED_TOPIC_TERMS = 40  # without configured terms: learned words used as topic terms
-LEARNED_TOPIC_PHRASES = 40
-MAX_MATCHES = 24
+MAX_TOKENS = 20_000  # a longer item is scored on its first 20,000 words
 SEED_PARTS = 6  # how many learned features the explanation names for the nearest seed
 
 
@@ -75,28 +86,22 @@ class ScoreInputError(WatchtowerError):
         super().__init__(f"input line {line}: {problem}")
 
 
+_CJK_CHAR = re.compile(
+    r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     kind: str  # "entity" (subject) | "term" (topic) | "exclude" | "phrase" (learned)
     label: str
     weight: float
     length: int
+    implicit: bool = False
+    canon: tuple[str, ...] = ()  # feature keys of the label (for seed similarity)
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
-    """The evidence behind one score: concept strengths in [0, 1] and their parts."""
-
-    subject: float
-    topic: float
-    near: bool
-    seed_similarity: float
-    nearest_seed: int | None
-    excluded_by: str | None
-    subject_mentions: Mapping[str, int]
-    topic_terms: Mapping[str, float]
-    topic_counts: Mapping[str, int]
-    seed_parts: tuple[tuple[MatchKind, str, float, int], ...]
+Hit = tuple[int, tuple[str, ...], list[_Entry]]
 
 
 def _logistic(z: float) -> float:
@@ -105,51 +110,62 @@ def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def topic_terms(baseline: Baseline) -> dict[str, float]:
-    """The topic concept: the configured watch terms; when none are configured, the
-    most distinctive learned seed terms and phrases that are not subject aliases,
-    weighted 1–3 by distinctiveness (a usable start that ``watchtower baseline`` shows
-    and the analyst then corrects in the YAML)."""
-    if baseline.watch_terms:
-        return dict(baseline.watch_terms)
-    subject = {
-        tok
-        for name, aliases in baseline.entities.items()
-        for alias in (name, *aliases)
-        for tok in phrase_key(alias).split()
-    }
-    learned = [
-        w
-        for w in (*baseline.phrases[:LEARNED_TOPIC_PHRASES], *baseline.terms[:LEARNED_TOPIC_TERMS])
-        if not set(w.key.split()) & subject
-    ]
-    top = max((w.weight for w in learned), default=1.0)
-    return {w.label: round(1.0 + 2.0 * w.weight / top, 2) for w in learned}
+class _Tables:
+    """Phrase tables of one baseline: Latin-script keys by first token, CJK forms as one
+    alternation per kind (longest first), implicit-name contexts."""
+
+    def __init__(self, baseline: Baseline, features: Mapping[str, float]) -> None:
+        self._features = features
+        self._latin: dict[tuple[str, ...], list[_Entry]] = {}
+        self.cjk: dict[str, list[_Entry]] = {}
+        for name in baseline.subject():
+            entry = _Entry("entity", name.label, name.weight, 0, name.implicit)
+            self._add(name.form, entry, name.label)
+        for term in baseline.topic():
+            self._add(term.form, _Entry("term", term.label, term.weight, 0), term.label)
+        for rule in baseline.exclude:
+            self._add(rule, _Entry("exclude", rule, 0.0, 0), None)
+        for ph in baseline.phrases:
+            self._add(ph.key, _Entry("phrase", ph.label, ph.weight, 0), None)
+        self.context = {
+            label: tuple(_context_key(w) for w in (*ctx, label, *baseline.entities.get(label, ())))
+            for label, ctx in baseline.context.items()
+        }
+        self.starts = _by_first_token(self._latin)
+        self.cjk_patterns = _cjk_patterns(self.cjk)
+
+    def _canon(self, label: str | None) -> tuple[str, ...]:
+        if label is None:
+            return ()
+        k = phrase_key(label)
+        parts = [k] if k in self._features else []
+        return tuple(parts + [t for t in k.split() if t in self._features and t != k])
+
+    def _add(self, form: str, entry: _Entry, label: str | None) -> None:
+        if is_cjk(form):
+            ck = cjk_key(form)
+            key: tuple[str, ...] = (ck,)
+            table: dict[Any, list[_Entry]] = self.cjk
+            slot: Any = ck
+            if len(ck) < 2:
+                return
+        else:
+            key = tuple(phrase_key(form).split())
+            table, slot = self._latin, key
+            if not key:
+                return
+        entries = table.setdefault(slot, [])
+        if not any(e.kind == entry.kind for e in entries):
+            entries.append(replace(entry, length=len(key), canon=self._canon(label)))
 
 
-def _phrase_table(
-    baseline: Baseline,
+def _context_key(word: str) -> tuple[str, ...]:
+    return tuple(cjk_key(word)) if is_cjk(word) else tuple(phrase_key(word).split())
+
+
+def _by_first_token(
+    table: Mapping[tuple[str, ...], list[_Entry]],
 ) -> dict[str, list[tuple[tuple[str, ...], list[_Entry]]]]:
-    """First token → [(token tuple, entries)], longest phrase first."""
-    table: dict[tuple[str, ...], list[_Entry]] = {}
-
-    def add(text: str, entry_kind: str, label: str, weight: float) -> None:
-        key = tuple(phrase_key(text).split())
-        if not key:
-            return
-        entries = table.setdefault(key, [])
-        if not any(e.kind == entry_kind for e in entries):
-            entries.append(_Entry(entry_kind, label, weight, len(key)))
-
-    for name, aliases in baseline.entities.items():
-        for alias in (name, *aliases):
-            add(alias, "entity", name, 1.0)
-    for term, weight in topic_terms(baseline).items():
-        add(term, "term", term, weight)
-    for rule in baseline.exclude:
-        add(rule, "exclude", rule, 0.0)
-    for ph in baseline.phrases:
-        add(ph.key, "phrase", ph.label, ph.weight)
     starts: dict[str, list[tuple[tuple[str, ...], list[_Entry]]]] = {}
     for key, entries in table.items():
         starts.setdefault(key[0], []).append((key, entries))
@@ -158,16 +174,27 @@ def _phrase_table(
     return starts
 
 
+def _cjk_patterns(cjk: Mapping[str, list[_Entry]]) -> list[tuple[str, re.Pattern[str]]]:
+    """One alternation per kind, longest form first: kinds may overlap, as in _scan."""
+    out = []
+    for kind in ("entity", "term", "exclude", "phrase"):
+        forms = sorted(
+            (f for f, es in cjk.items() if any(e.kind == kind for e in es)), key=len, reverse=True
+        )
+        if forms:
+            out.append((kind, re.compile("|".join(map(re.escape, forms)))))
+    return out
+
+
 class Matcher:
     """Scores items against one baseline. Cheap to build, picklable, thread-safe."""
 
     def __init__(self, baseline: Baseline) -> None:
         self.baseline = baseline
-        self._starts = _phrase_table(baseline)
         self._vocab = {t.key: t.weight for t in baseline.terms}
         self._labels = {t.key: t.label for t in (*baseline.terms, *baseline.phrases)}
         self._feature_w = {**self._vocab, **{p.key: p.weight for p in baseline.phrases}}
-        self._phrase_w = {p.key: p.weight for p in baseline.phrases}
+        self._tables = _Tables(baseline, self._feature_w)
         self._seed_titles = tuple(s.title for s in baseline.seeds)
         inverted: dict[str, list[tuple[int, float]]] = {}
         for i, seed_vec in enumerate(baseline.seed_vectors):
@@ -180,16 +207,17 @@ class Matcher:
 
     # ------------------------------------------------------------------ scanning
 
-    def _scan(self, toks: Sequence[str]) -> list[tuple[int, tuple[str, ...], list[_Entry]]]:
-        """Non-overlapping longest matches of configured/learned phrases: (pos, key, entries).
+    def _scan(self, toks: Sequence[str], has_cjk: bool) -> list[Hit]:
+        """Non-overlapping longest matches of the phrase tables: (pos, key, entries).
 
         Within each kind (entity, term, exclude) matches do not overlap and the longest
-        wins; different kinds may overlap ("defectors" may be both an entity alias and a
-        term). Learned phrases may overlap freely.
+        wins; different kinds may overlap ("defectors" may be both a name and a term).
+        Learned phrases may overlap freely. Korean and Chinese forms are found inside
+        words (particles attach to nouns; Chinese has no spaces).
         """
-        found: list[tuple[int, tuple[str, ...], list[_Entry]]] = []
+        found: list[Hit] = []
         covered = {"entity": 0, "term": 0, "exclude": 0}
-        starts = self._starts
+        starts = self._tables.starts
         n = len(toks)
         for i in [i for i, tok in enumerate(toks) if tok in starts]:
             for key, entries in starts[toks[i]]:
@@ -206,48 +234,86 @@ class Matcher:
                         covered[e.kind] = i + k
                 if keep:
                     found.append((i, key, keep))
+        if has_cjk and self._tables.cjk_patterns:
+            found.extend(self._scan_cjk(toks))
+            found.sort(key=lambda h: h[0])
         return found
+
+    def _scan_cjk(self, toks: Sequence[str]) -> list[Hit]:
+        stream, owner = cjk_stream(toks)
+        hits: list[Hit] = []
+        for kind, pattern in self._tables.cjk_patterns:
+            for m in pattern.finditer(stream):
+                entries = [e for e in self._tables.cjk[m.group(0)] if e.kind == kind]
+                hits.append((owner[m.start()], (m.group(0),), entries))
+        return hits
+
+    def _in_context(self, label: str, toks: Sequence[str], hits: Sequence[Hit]) -> bool:
+        explicit = any(e.label == label and not e.implicit for _p, _k, es in hits for e in es)
+        if explicit:
+            return True
+        present = set(toks)
+        joined = None
+        for ctx in self._tables.context.get(label, ()):
+            if len(ctx) == 1 and ctx[0] in present:
+                return True
+            if len(ctx) > 1:
+                if all(len(w) == 1 for w in ctx):  # a CJK word, one character a slot
+                    joined = joined if joined is not None else cjk_stream(toks)[0]
+                    if "".join(ctx) in joined:
+                        return True
+                elif " ".join(ctx) in " ".join(toks):
+                    return True
+        return False
 
     # ------------------------------------------------------------------ scoring
 
     def features(self, title: str, text: str) -> Features:
         """The evidence the score is made of (see the module docstring)."""
-        title_toks = tokens(title)
-        toks = title_toks + tokens(text)
+        title_words = words(title)
+        text_words = words(text)[:MAX_TOKENS]
+        if latin_only(title) and latin_only(text):
+            has_cjk = False
+            lang = english_or_und(title_words + text_words[:400])
+        else:
+            has_cjk = _CJK_CHAR.search(title) is not None or _CJK_CHAR.search(text) is not None
+            lang = detect_lang(f"{title}\n{text}")
+        title_toks = keys(title_words)
+        toks = (title_toks + keys(text_words))[:MAX_TOKENS]
         n_title = len(title_toks)
-        hits = self._scan(toks)
+        hits = self._scan(toks, has_cjk)
         excluded = next((e.label for _, _, es in hits for e in es if e.kind == "exclude"), None)
         sim, nearest, sim_parts = self._seed_similarity(toks, hits)
         subj_by: dict[str, int] = {}
         subj_pos: list[int] = []
+        title_w = 0.0
+        body_w: list[float] = []
+        in_title: list[str] = []
         term_hits: list[tuple[int, _Entry]] = []
+        context_ok: dict[str, bool] = {}
         for pos, _key, entries in hits:
             for e in entries:
                 if e.kind == "entity":
+                    if e.implicit:
+                        ok = context_ok.get(e.label)
+                        if ok is None:
+                            ok = context_ok[e.label] = self._in_context(e.label, toks, hits)
+                        if not ok:
+                            continue
                     subj_pos.append(pos)
                     subj_by[e.label] = subj_by.get(e.label, 0) + 1
+                    if pos < n_title:
+                        title_w = max(title_w, e.weight)
+                        if e.label not in in_title:
+                            in_title.append(e.label)
+                    else:
+                        body_w.append(e.weight)
                 elif e.kind == "term":
                     term_hits.append((pos, e))
-        subj_title = bool(subj_pos) and subj_pos[0] < n_title
-        body_mentions = sum(1 for p in subj_pos if p >= n_title)
-        subj_raw = (TITLE_SUBJECT if subj_title else 0.0) + min(body_mentions, MAX_SUBJECT_MENTIONS)
-        term_counts: dict[str, tuple[float, int, bool, bool]] = {}
-        for pos, e in term_hits:
-            w, c, in_title, close = term_counts.get(e.label, (e.weight, 0, False, False))
-            term_counts[e.label] = (
-                w,
-                c + 1,
-                in_title or pos < n_title,
-                close or pos < n_title or _within(subj_pos, pos, PASSAGE),
-            )
-        topic_by: dict[str, float] = {}
-        for label, (w, c, in_title, close) in term_counts.items():
-            topic_by[label] = (
-                w
-                * (1.0 + 0.5 * math.log(c))
-                * (1.0 + TITLE_TOPIC * in_title)
-                * (1.0 if close else FAR_DISCOUNT)
-            )
+        subj_pos.sort()
+        body_w.sort(reverse=True)
+        subj_raw = TITLE_SUBJECT * title_w + sum(body_w[:MAX_SUBJECT_MENTIONS])
+        topic_by, topic_counts, topic_title = _topic(term_hits, subj_pos, n_title)
         topic_pos = [pos for pos, _e in term_hits]
         return Features(
             subject=1.0 - math.exp(-subj_raw / SUBJECT_SCALE),
@@ -257,65 +323,34 @@ class Matcher:
             nearest_seed=nearest,
             excluded_by=excluded,
             subject_mentions=subj_by,
+            subject_in_title=tuple(in_title),
             topic_terms=topic_by,
-            topic_counts={k: v[1] for k, v in term_counts.items()},
+            topic_counts=topic_counts,
+            topic_in_title=topic_title,
             seed_parts=tuple(sim_parts),
+            lang=lang,
         )
 
     def score(self, title: str, text: str) -> Score:
         """Score one item (plain-text ``title`` and body ``text``) in [0, 1].
 
-        The explanation lists the subject entities and topic terms with their
-        contributions (logit units; an entity's or term's share of the co-occurrence
-        signal), the concepts, the learned seed terms and phrases that make the item
-        resemble its nearest seed, that seed's title and similarity, and the exclude
-        rule if one fired (then the value is 0).
+        The explanation says in plain words what the item is about and why it scored,
+        lists the evidence (subject names, topic terms, the nearest seed's shared
+        features) with each one's share of it, names the nearest seed, the language and
+        an excerpt, and the exclude rule if one fired (then the value is 0).
         """
         f = self.features(title, text)
         nearest = self._seed_titles[f.nearest_seed] if f.nearest_seed is not None else None
+        snippet = excerpt(text or title)
         if f.excluded_by is not None:
-            return Score(
-                0.0,
-                Explanation(
-                    matches=(Match("exclude", f.excluded_by, 0.0),),
-                    nearest_seed=nearest,
-                    seed_similarity=f.seed_similarity,
-                    excluded_by=f.excluded_by,
-                ),
-            )
+            return Score(0.0, explain_excluded(f, nearest, snippet))
         cooc = math.sqrt(f.subject * f.topic)
         z = BIAS + W_COOCCUR * cooc + (W_NEAR if f.near else 0.0) + W_SEED * f.seed_similarity
-        return Score(round(_logistic(z), 6), self._explain(f, cooc, nearest))
-
-    def _explain(self, f: Features, cooc: float, nearest: str | None) -> Explanation:
-        matches: list[Match] = []
-        half = W_COOCCUR * cooc / 2.0
-        total_subj = sum(f.subject_mentions.values())
-        for label, c in sorted(f.subject_mentions.items(), key=lambda kv: -kv[1]):
-            matches.append(Match("entity", label, half * c / total_subj, c))
-        total_topic = sum(f.topic_terms.values())
-        for label, part in sorted(f.topic_terms.items(), key=lambda kv: -kv[1]):
-            kind: MatchKind = "phrase" if " " in label.strip() else "term"
-            matches.append(Match(kind, label, half * part / total_topic, f.topic_counts[label]))
-        if cooc > 0:
-            matches.append(Match("concept", "subject + topic", W_COOCCUR * cooc))
-        if f.near:
-            matches.append(Match("concept", "subject near topic", W_NEAR))
-        for kind, label, part, count in f.seed_parts:
-            matches.append(Match(kind, label, W_SEED * part, count))
-        notes = (
-            f"subject {f.subject:.2f}, topic {f.topic:.2f}, "
-            f"seed similarity {f.seed_similarity:.2f}",
-        )
-        return Explanation(
-            matches=tuple(matches[:MAX_MATCHES]),
-            nearest_seed=nearest,
-            seed_similarity=round(f.seed_similarity, 4),
-            notes=notes,
-        )
+        value = round(_logistic(z), 6)
+        return Score(value, explain(f, nearest, snippet, W_COOCCUR, W_NEAR, W_SEED))
 
     def _item_vector(
-        self, toks: Sequence[str], hits: Sequence[tuple[int, tuple[str, ...], list[_Entry]]]
+        self, toks: Sequence[str], hits: Sequence[Hit]
     ) -> tuple[dict[str, float], dict[str, int]]:
         vocab = self._vocab
         counts = {t: c for t, c in Counter(toks).items() if t in vocab}
@@ -323,17 +358,19 @@ class Matcher:
             if any(e.kind == "phrase" for e in entries):
                 k = " ".join(key)
                 counts[k] = counts.get(k, 0) + 1
+            for e in entries:
+                for c in e.canon:  # a paraphrase or translation counts as its term
+                    if c != " ".join(key):
+                        counts[c] = counts.get(c, 0) + 1
         weights = self._feature_w
         return {t: (1.0 + math.log(c)) * weights[t] for t, c in counts.items()}, counts
 
     def _seed_similarity(
-        self,
-        toks: Sequence[str],
-        hits: Sequence[tuple[int, tuple[str, ...], list[_Entry]]],
-    ) -> tuple[float, int | None, list[tuple[MatchKind, str, float, int]]]:
-        """Cosine to the nearest seed over learned terms and phrases; with the parts
-        (kind, label, share of the similarity, count) of the strongest features."""
-        vec, counts = self._item_vector(toks, hits)
+        self, toks: Sequence[str], hits: Sequence[Hit]
+    ) -> tuple[float, int | None, list[tuple[str, float]]]:
+        """Cosine to the nearest seed over learned terms and phrases; with the labels
+        and shares of the similarity of the strongest shared features."""
+        vec, _counts = self._item_vector(toks, hits)
         norm = math.sqrt(sum(v * v for v in vec.values()))
         if not norm:
             return 0.0, None, []
@@ -348,12 +385,36 @@ class Matcher:
             return 0.0, None, []
         seed_vec = self.baseline.seed_vectors[best_i]
         shares = sorted(((vec[t] * seed_vec.get(t, 0.0) / norm, t) for t in vec), reverse=True)
-        parts: list[tuple[MatchKind, str, float, int]] = [
-            ("seed", self._labels.get(t, t), share, counts[t])
+        parts = [
+            (self._labels.get(t, t), share / best * norm)
             for share, t in shares[:SEED_PARTS]
             if share > 0
         ]
         return min(1.0, best / norm), best_i, parts
+
+
+def _topic(
+    term_hits: Sequence[tuple[int, _Entry]], subj_pos: Sequence[int], n_title: int
+) -> tuple[dict[str, float], dict[str, int], tuple[str, ...]]:
+    counts: dict[str, tuple[float, int, bool, bool]] = {}
+    for pos, e in term_hits:
+        w, c, in_title, close = counts.get(e.label, (e.weight, 0, False, False))
+        counts[e.label] = (
+            max(w, e.weight),
+            c + 1,
+            in_title or pos < n_title,
+            close or pos < n_title or _within(subj_pos, pos, PASSAGE),
+        )
+    by: dict[str, float] = {}
+    for label, (w, c, in_title, close) in counts.items():
+        by[label] = (
+            w
+            * (1.0 + 0.5 * math.log(c))
+            * (1.0 + TITLE_TOPIC * in_title)
+            * (1.0 if close else FAR_DISCOUNT)
+        )
+    titled = tuple(label for label, v in counts.items() if v[2])
+    return by, {k: v[1] for k, v in counts.items()}, titled
 
 
 def _within(sorted_positions: Sequence[int], pos: int, window: int) -> bool:
@@ -364,7 +425,7 @@ def _within(sorted_positions: Sequence[int], pos: int, window: int) -> bool:
 def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:
     if not a or not b:
         return False
-    return any(abs(x - y) <= window for x in a for y in b[:50])
+    return any(abs(x - y) <= window for x in a[:50] for y in b[:50])
 
 
 def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matcher:

@@ -9,7 +9,7 @@ web: templates must escape it and only ``http(s)`` URLs may become links.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -91,31 +91,42 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """Why an item scored what it did. Stored with the item, shown in every alert."""
+    """Why an item scored what it did. Stored with the item, shown in every alert.
+
+    ``about`` is the plain-words reason ("About North Korea (in the title); on forced
+    repatriation; closest to the seed '…'"); ``matches`` the evidence, each with its
+    share of the score's evidence (0–1); ``lang`` the item's language and ``excerpt``
+    a few plain-text sentences of it.
+    """
 
     matches: tuple[Match, ...] = ()
     nearest_seed: str | None = None
     seed_similarity: float = 0.0
     excluded_by: str | None = None
     notes: tuple[str, ...] = ()
+    about: str = ""
+    lang: str = "und"
+    excerpt: str = ""
 
     def by_kind(self, *kinds: MatchKind) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.kind in kinds)
 
     def summary(self) -> str:
-        """One human line, e.g. ``entities: North Korea; terms: forced repatriation``."""
+        """One plain-words line saying what the item is about and why it scored."""
         if self.excluded_by:
-            return f"excluded by {self.excluded_by!r}"
+            return f"Excluded: it mentions {self.excluded_by!r}"
+        if self.about:
+            return self.about
         parts = []
         ents = [m.label for m in self.by_kind("entity")]
         terms = [m.label for m in self.by_kind("term", "phrase")]
         if ents:
-            parts.append("entities: " + ", ".join(ents[:5]))
+            parts.append("About " + ", ".join(ents[:3]))
         if terms:
-            parts.append("terms: " + ", ".join(terms[:6]))
+            parts.append("on " + ", ".join(terms[:4]))
         if self.nearest_seed:
-            parts.append(f"like seed {self.nearest_seed!r} ({self.seed_similarity:.2f})")
-        return "; ".join(parts) or "no match"
+            parts.append(f"closest to the seed {self.nearest_seed!r}")
+        return "; ".join(parts) or "Nothing of the subject matched"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,10 +136,20 @@ class Explanation:
             "seed_similarity": round(self.seed_similarity, 4),
             "excluded_by": self.excluded_by,
             "notes": list(self.notes),
+            "lang": self.lang,
+            "excerpt": self.excerpt,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
+        plain = cls._from_dict(data)
+        summary = str(data.get("summary") or "")
+        if summary and summary != plain.summary():
+            return replace(plain, about=summary)
+        return plain
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any]) -> Explanation:
         return cls(
             matches=tuple(
                 Match(m["kind"], m["label"], float(m["contribution"]), int(m.get("count", 1)))
@@ -138,6 +159,8 @@ class Explanation:
             seed_similarity=float(data.get("seed_similarity", 0.0)),
             excluded_by=data.get("excluded_by"),
             notes=tuple(data.get("notes", ())),
+            lang=str(data.get("lang") or "und"),
+            excerpt=str(data.get("excerpt") or ""),
         )
 
 

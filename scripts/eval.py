@@ -244,10 +244,12 @@ def compare(cfg: Any, matcher: Any, items: Sequence[dict[str, Any]], th: float) 
             th,
         )
     )
-    learned_only = m.Matcher(dataclasses.replace(matcher.baseline, watch_terms={}))
+    learned_only = m.Matcher(
+        dataclasses.replace(matcher.baseline, watch_terms={}, entities={}, term_forms={})
+    )
     lo = [learned_only.score(it["title"], it.get("summary") or "").value for it in items]
     rows.append(
-        ("shipped method, topic = learned seed terms (no YAML terms)", figures(items, lo, th), th)
+        ("shipped method, learned subject and topic only (no YAML)", figures(items, lo, th), th)
     )
     print("\n== candidates (same items; in-process)")
     print(
@@ -264,6 +266,105 @@ def compare(cfg: Any, matcher: Any, items: Sequence[dict[str, Any]], th: float) 
     print(" threshold that maximises F1 on these very items, which flatters them)")
 
 
+# ----------------------------------------------------------------------------- variants
+
+# The eight plain watch terms a new user might write (no weights, no entities).
+PLAIN_TERMS = (
+    "human rights",
+    "forced repatriation",
+    "defectors",
+    "refugees",
+    "prison camps",
+    "trafficking",
+    "forced labour",
+    "Commission of Inquiry",
+)
+ROBUSTNESS = ROOT / "tests" / "data" / "robustness"
+_TMP: list[Any] = []
+
+
+def _write_config(text: str) -> Path:
+    import tempfile
+
+    folder = tempfile.TemporaryDirectory(prefix="watchtower-eval-")
+    _TMP.append(folder)
+    path = Path(folder.name) / "watchtower.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _seeds_config(seeds: Path, cache: Path, terms: Sequence[str] = ()) -> Path:
+    lines = [
+        "baseline:",
+        f"  seeds: {json.dumps(str(seeds))}",
+        f"  cache: {json.dumps(str(cache))}",
+    ]
+    if terms:
+        lines.append("  terms: [" + ", ".join(terms) + "]")
+    return _write_config("\n".join(lines) + "\n")
+
+
+def variant_configs(cfg: Any) -> dict[str, Path]:
+    """The two configs a new user starts from: the seeds alone, and the seeds plus the
+    eight plain watch terms (no weights, no entities)."""
+    seeds = Path(cfg.baseline.seeds)
+    cache = _write_config("").parent
+    return {
+        "seeds alone": _seeds_config(seeds, cache / "seeds.json"),
+        "seeds + eight plain terms": _seeds_config(seeds, cache / "plain.json", PLAIN_TERMS),
+    }
+
+
+def robustness(config: Path, th: float) -> None:
+    """Recall and false alerts on the robustness sets kept in tests/data/robustness."""
+    if not ROBUSTNESS.is_dir():
+        return
+    print(f"\n== robustness sets ({ROBUSTNESS.relative_to(ROOT)}), config {config}")
+    for path in sorted(ROBUSTNESS.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        scores = score_via_cli(config, rows)
+        if scores is None:
+            continue
+        pos = [s for r, s in zip(rows, scores, strict=True) if r["label"] == 2]
+        neg = [s for r, s in zip(rows, scores, strict=True) if r["label"] == 0]
+        recall = sum(s >= th for s in pos) / len(pos)
+        fa = sum(s >= th for s in neg) / len(neg)
+        print(
+            f"  {path.stem:12} recall {recall:.3f} ({len(pos)} must-alert)  "
+            f"hard negatives alerted {fa:.1%} ({len(neg)})"
+        )
+
+
+def seed_curve(cfg: Any, items: Sequence[dict[str, Any]], th: float) -> None:
+    """How many seeds are enough: the seeds-alone and plain-terms configs with the first
+    1, 3 and all 5 seed files (in file-name order)."""
+    import shutil as sh
+    import tempfile
+
+    from watchtower.seeds import seed_files
+
+    files = seed_files(Path(cfg.baseline.seeds))
+    print(f"\n== how many seeds are enough (dev set, threshold {th:g})")
+    for n in (1, 3, len(files)):
+        folder = Path(tempfile.mkdtemp(prefix="watchtower-seeds-"))
+        for f in files[:n]:
+            sh.copy(f, folder / f.name)
+        meta = Path(cfg.baseline.seeds) / "seeds.yaml"
+        if meta.is_file():
+            sh.copy(meta, folder / "seeds.yaml")
+        for label, terms in (("seeds alone", ()), ("+ plain terms", PLAIN_TERMS)):
+            conf = _seeds_config(folder, folder / ".cache.json", terms)
+            sc = score_via_cli(conf, items)
+            if sc is None:
+                continue
+            f = figures(items, sc, th)
+            print(
+                f"  {n} seed(s), {label:14} precision {f['precision']:.3f} recall "
+                f"{f['recall']:.3f} F1 {f['f1']:.3f} AUC {f['auc']:.3f}"
+            )
+        sh.rmtree(folder, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -273,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dev", type=Path, default=DEFAULT_DEV)
     ap.add_argument("--compare", action="store_true", help="also measure other candidates")
     ap.add_argument("--quiet", action="store_true", help="no per-category/miss lines")
+    ap.add_argument(
+        "--seed-curve", action="store_true", help="also measure with 1, 3 and 5 of the seeds"
+    )
     args = ap.parse_args(argv)
     if not args.dev.is_file():
         print(f"dev set not found: {args.dev} (needs ../shared next to the repository)")
@@ -302,6 +406,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         0.5,
         not args.quiet,
     )
+    for label, body in variant_configs(cfg).items():
+        vscores = score_via_cli(body, items)
+        if vscores is None:
+            print(f"note: could not score the {label} config")
+            continue
+        print_figures(f"Watchtower, {label}", figures(items, vscores, th), th, False)
+    robustness(args.config, th)
+    if args.seed_curve:
+        seed_curve(cfg, items, th)
     print("\n== Watchtower matcher at other thresholds")
     for t in (0.3, 0.4, 0.5, 0.6, 0.7):
         f = figures(items, scores, t)

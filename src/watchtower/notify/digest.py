@@ -24,14 +24,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
+from watchtower.clock import CronSchedule
 from watchtower.errors import DeliveryError, StoreError
 from watchtower.notify.email import send_message
 from watchtower.notify.render import build_message, card, new_token, render_html, render_text
@@ -56,14 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DIGEST_CHANNEL = "digest"
-_LOOKBACKS = (
-    timedelta(minutes=2),
-    timedelta(hours=2),
-    timedelta(days=2),
-    timedelta(days=32),
-    timedelta(days=400),
-    timedelta(days=366 * 8),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,30 +82,17 @@ def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-def _previous_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
-    for back in _LOOKBACKS:
-        fire = trigger.get_next_fire_time(None, now - back)
-        if fire is None or fire > now:
-            continue
-        last: datetime = fire
-        while True:
-            nxt = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
-            if nxt is None or nxt > now:
-                return last
-            last = nxt
-    return None
-
-
 def digest_period(cfg: EmailConfig, now: datetime) -> str:
     """The period key for ``now``: the latest fire time of ``cfg.digest`` ≤ ``now``.
 
     ISO 8601 UTC (``2026-05-05T07:00:00+00:00``); ``manual:<now ISO UTC>`` when no
-    digest cron is configured (or it never fired).
+    digest cron is configured (or it never fired). Terminates in bounded time in any
+    zone and across daylight-saving changes (:class:`~watchtower.clock.CronSchedule`
+    gives the rules for skipped and repeated wall-clock times).
     """
     now = _aware(now)
     if cfg.digest:
-        trigger = CronTrigger.from_crontab(cfg.digest, timezone=_zone_of(cfg))
-        fire = _previous_fire(trigger, now)
+        fire = CronSchedule(cfg.digest, _zone_of(cfg)).previous(now)
         if fire is not None:
             return fire.astimezone(UTC).isoformat()
     return "manual:" + now.astimezone(UTC).replace(microsecond=0).isoformat()

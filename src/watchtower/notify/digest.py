@@ -38,6 +38,7 @@ from watchtower.notify.render import build_message, card, new_token, render_html
 from watchtower.notify.render import zone_of as _zone_of
 from watchtower.notify.sanitize import one_line
 from watchtower.store.tables import Delivery, Digest
+from watchtower.timeutil import in_zone
 
 if TYPE_CHECKING:
     from watchtower.config import EmailConfig
@@ -99,12 +100,17 @@ def digest_period(cfg: EmailConfig, now: datetime) -> str:
 
 
 def period_label(period: str, cfg: EmailConfig) -> str:
-    """A human label for a period key, in the configured time zone."""
+    """A human label for a period key, in the configured time zone.
+
+    Never raises: a key that is not a date the zone can show is returned as it is.
+    """
     manual = period.startswith("manual:")
     raw = period.removeprefix("manual:")
     try:
-        when = _aware(datetime.fromisoformat(raw)).astimezone(_zone_of(cfg))
+        when = in_zone(datetime.fromisoformat(raw), _zone_of(cfg))
     except ValueError:
+        when = None
+    if when is None:
         return one_line(period, 80)
     text = f"{when:%a} {when.day} {when:%b %Y, %H:%M %Z}"
     return f"{text} (sent by hand)" if manual else text

@@ -5,17 +5,25 @@
 * :func:`html_to_text` — HTML (or plain text) to whitespace-normalised plain text.
 * :func:`stable_guid` — an entry's id: its guid, else its canonical link, else a hash
   of title and summary (feeds without ``<guid>`` exist; PITFALLS 5).
+* :class:`DateGuard` — keeps entry dates inside the range every time zone can show
+  (see :mod:`watchtower.timeutil`), dropping the others with one log line per document.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import lxml.html  # type: ignore[import-untyped]
 from lxml import etree
+
+from watchtower.timeutil import representable
+
+log = logging.getLogger(__name__)
 
 _TRACKING = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
@@ -121,3 +129,41 @@ def stable_guid(guid: str | None, link: str | None, title: str, summary: str) ->
         return canon
     digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
     return f"sha256:{digest[:32]}"
+
+
+class DateGuard:
+    """Checks the dates of one parsed document; call :meth:`report` when done.
+
+    :meth:`check` returns a date as aware UTC, or ``None`` when it lies outside the
+    range every time zone can represent (``31 Dec 9999``, year 1) or could not be
+    built at all (:meth:`reject`). :meth:`report` logs one WARNING naming the source,
+    how many dates were dropped and the first of them, and nothing when none were.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.dropped = 0
+        self._example = ""
+
+    def check(self, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        safe = representable(value)
+        if safe is None:
+            self.reject(value.isoformat())
+        return safe
+
+    def reject(self, raw: str) -> None:
+        self.dropped += 1
+        if not self._example:
+            self._example = raw[:64]
+
+    def report(self) -> None:
+        if self.dropped:
+            log.warning(
+                "%s: %d entry dates outside the years every time zone can show (first: %s);"
+                " those dates are dropped",
+                self.source,
+                self.dropped,
+                self._example,
+            )

@@ -39,6 +39,8 @@ from watchtower.sources.normalize import (
     DateGuard,
     canonical_url,
     html_to_text,
+    newest_indices,
+    note_truncation,
     stable_guid,
 )
 
@@ -205,8 +207,11 @@ def _response_headers(result: FetchResult) -> dict[str, str]:
 
 
 def parse_feed(result: FetchResult, source: str) -> list[Entry]:
-    """Entries of the feed in ``result.body`` (at most :data:`MAX_ENTRIES`, feed order).
+    """Entries of the feed in ``result.body``, in feed order.
 
+    At most :data:`MAX_ENTRIES`: a longer feed keeps its newest entries whatever its
+    order (by date, else the last in the document; see
+    :func:`~watchtower.sources.normalize.newest_indices`), logged once per source.
     Dates no time zone can show are dropped (one log line per feed). A well-formed
     feed with no items gives ``[]``. Raises :class:`ParseError` with a
     short reason when the body is empty, is an HTML page, or holds no feed at all.
@@ -241,9 +246,9 @@ def parse_feed(result: FetchResult, source: str) -> list[Entry]:
     raws = [raw for raw in entries if isinstance(raw, Mapping)]
     guard = DateGuard(source)
     dates = [_published(raw, guard) for raw in raws]
-    keep = range(min(len(raws), MAX_ENTRIES))
-    if len(entries) > MAX_ENTRIES:
-        log.info("%s: feed has %d entries, keeping the first %d", source, len(entries), MAX_ENTRIES)
+    keep = newest_indices(dates, MAX_ENTRIES)
+    if len(keep) < len(raws):
+        note_truncation(source, len(raws), len(keep))
     guard.report()
     base = result.url or None
     return [_entry(raws[i], source, base, dates[i]) for i in keep]

@@ -11,7 +11,7 @@ An item without a title takes the first line of its text (JSON Feed allows that)
 The body is untrusted: it is size-bounded, only ``http(s)`` links survive (relative ones
 are resolved against the feed URL, ``javascript:`` and the like are dropped), HTML is
 reduced to plain text, every text field is length-capped and at most
-:data:`MAX_ITEMS` items are read. Dates that
+:data:`MAX_ITEMS` items are read (the newest, whatever the feed's order). Dates that
 no time zone can represent are dropped with one log line per feed. Invalid JSON or
 JSON that is not a JSON Feed raises :class:`~watchtower.errors.ParseError` with a
 short reason.
@@ -31,7 +31,9 @@ from watchtower.sources.normalize import (
     DateGuard,
     canonical_url,
     html_to_text,
+    newest_indices,
     normalize_text,
+    note_truncation,
     stable_guid,
 )
 
@@ -64,7 +66,8 @@ def looks_like_json_feed(result: FetchResult) -> bool:
 
 def parse_json_feed(result: FetchResult, source: str) -> list[Entry]:
     """The items of a JSON Feed as entries, in feed order (items without any of id,
-    url, title or text are skipped). Raises :class:`ParseError` for invalid JSON, a
+    url, title or text are skipped; of a feed longer than :data:`MAX_ITEMS`, the
+    newest are kept, logged once per source). Raises :class:`ParseError` for invalid JSON, a
     body over :data:`MAX_BODY_BYTES`, or JSON that is not a JSON Feed."""
     feed = _load(result.body)
     items = feed.get("items")
@@ -73,11 +76,9 @@ def parse_json_feed(result: FetchResult, source: str) -> list[Entry]:
     objects = [item for item in items if isinstance(item, dict)]
     guard = DateGuard(source)
     dates = [_item_date(item, guard) for item in objects]
-    keep = range(min(len(objects), MAX_ITEMS))
-    if len(items) > MAX_ITEMS:
-        log.warning(
-            "JSON Feed %s has %d items: reading the first %d", source, len(items), MAX_ITEMS
-        )
+    keep = newest_indices(dates, MAX_ITEMS)
+    if len(keep) < len(objects):
+        note_truncation(source, len(objects), len(keep))
     guard.report()
     entries: list[Entry] = []
     for i in keep:

@@ -34,6 +34,7 @@ from sqlmodel import col, select
 from watchtower.clock import CronSchedule
 from watchtower.errors import DeliveryError, StoreError
 from watchtower.notify.email import send_message
+from watchtower.notify.inflight import DIGESTS as _IN_FLIGHT
 from watchtower.notify.render import build_message, card, new_token, render_html, render_text
 from watchtower.notify.render import zone_of as _zone_of
 from watchtower.notify.sanitize import one_line
@@ -271,8 +272,16 @@ def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
 # --- sending ---------------------------------------------------------------------------
 
 
-async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
-    """Render ``row``'s alerts with its Message-ID, send, then mark everything sent."""
+async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage | None:
+    """Render ``row``'s alerts with its Message-ID, send, then mark everything sent.
+
+    ``None`` (nothing done) when this process is already sending ``row``.
+    """
+    with _IN_FLIGHT.claim(row.id) as mine:
+        return await _send_row(store, cfg, row, now) if mine else None
+
+
+async def _send_row(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
     views = await asyncio.to_thread(_views, store, row.alert_ids)
     message = render_digest(views, cfg, period_label(row.period, cfg), row.message_id)
     try:
@@ -295,14 +304,15 @@ async def resume_digests(
 ) -> int:
     """Re-send every digest left ``sending`` (crash or mail outage); return how many went.
 
-    Each goes with its original Message-ID and alert set (``exclude`` skips one period).
-    Raises :class:`DeliveryError` when the mail server still refuses (the rest wait for
-    the next call).
+    Each goes with its original Message-ID and alert set (``exclude`` skips one period;
+    a digest this process is sending right now is skipped too). Raises
+    :class:`DeliveryError` when the mail server still refuses (the rest wait for the
+    next call).
     """
     sent = 0
     for row in await asyncio.to_thread(_unfinished, store, exclude=exclude):
-        await _deliver(store, cfg, row, _aware(now))
-        sent += 1
+        if await _deliver(store, cfg, row, _aware(now)) is not None:
+            sent += 1
     return sent
 
 
@@ -347,9 +357,11 @@ async def send_digest(
         log.info("digest for %s: %s", key, begin.reason)
         return DigestOutcome(False, 0, key, begin.reason)
     try:
-        message = await _deliver(store, cfg, begin.row, now)
+        mailed = await _deliver(store, cfg, begin.row, now)
     except DeliveryError as exc:
         log.warning("digest for %s not sent, will retry: %s", key, exc.reason)
         reason = f"not sent: {exc.reason}; will retry"
         return DigestOutcome(False, len(begin.row.alert_ids), key, reason)
-    return DigestOutcome(True, len(begin.row.alert_ids), key, "sent", message)
+    if mailed is None:
+        return DigestOutcome(False, 0, key, "already being sent for this period")
+    return DigestOutcome(True, len(begin.row.alert_ids), key, "sent", mailed)

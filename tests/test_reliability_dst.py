@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.test_notify_support import (
     scored,
     smtp_server,
 )
-from watchtower.clock import CronSchedule
+from watchtower.clock import CronSchedule, CronScheduleTrigger
 from watchtower.notify.digest import digest_period, send_digest
 from watchtower.store import Store
 
@@ -167,3 +168,39 @@ def test_autumn_digest_in_the_repeated_hour_is_sent_once(
     assert len(smtp_server.messages) == 1
     label = smtp_server.messages[0]["X-Watchtower-Digest"]
     assert "01:30 BST" in label
+
+
+@pytest.mark.timeout(10)
+def test_trigger_fires_once_per_period_through_the_autumn_change() -> None:
+    """The calls APScheduler makes: first from ``now``, then from each fire time."""
+    trigger = CronScheduleTrigger("30 1 * * *", "Europe/London")
+    now = utc(2026, 10, 24, 12)
+    fire = trigger.get_next_fire_time(None, now)
+    fires = []
+    while fire is not None and len(fires) < 3:
+        fires.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(minutes=1))
+    assert fires == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30)]
+    cfg = email_config(25, digest="30 1 * * *", timezone="Europe/London")
+    assert [digest_period(cfg, f) for f in fires] == [f.isoformat() for f in fires]
+    assert trigger.get_next_fire_time(None, utc(2026, 10, 25, 0, 30)) == utc(2026, 10, 25, 0, 30)
+
+
+def test_trigger_is_accepted_by_the_asyncio_scheduler() -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    async def go() -> datetime | None:
+        aps = AsyncIOScheduler(timezone="UTC")
+        aps.start()
+        try:
+            job = aps.add_job(_noop, CronScheduleTrigger("0 7 * * *", "Europe/London"))
+            return job.next_run_time  # type: ignore[no-any-return]
+        finally:
+            aps.shutdown(wait=False)
+
+    when = asyncio.run(go())
+    assert when is not None and when.astimezone(ZoneInfo("Europe/London")).hour == 7
+
+
+async def _noop() -> None:
+    return None

@@ -16,7 +16,8 @@ names *wall-clock* times in a zone. :class:`CronSchedule` maps them to real inst
 
 Every computation is bounded: at most :data:`MAX_STEPS` cron steps per scan and a fixed
 list of look-back windows; past that the answer is ``None`` ("no fire time found"),
-never a hang.
+never a hang. :class:`CronScheduleTrigger` lets APScheduler fire on exactly these
+instants, so the scheduler and the digest period agree.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["MAX_STEPS", "CronSchedule"]
+__all__ = ["MAX_STEPS", "CronSchedule", "CronScheduleTrigger"]
 
 #: The most cron steps one scan may take (a per-minute cron needs ~70 per answer).
 MAX_STEPS = 5_000
@@ -173,3 +175,28 @@ class CronSchedule:
         if self.wildcard_hour:
             return (first, second)
         return (first,)
+
+
+class CronScheduleTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler 3.x trigger firing on the instants of a :class:`CronSchedule`.
+
+    The first fire time is the first instant at or after ``now``; each later one is the
+    first instant strictly after the previous fire time. ``None`` (the job is done)
+    only when the schedule has no fire time within its bounded search.
+    """
+
+    def __init__(self, expr: str, timezone: str | tzinfo) -> None:
+        self.schedule = CronSchedule(expr, timezone)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is None:
+            return self.schedule.next_after(_utc(now) - _TINY)
+        return self.schedule.next_after(previous_fire_time)
+
+    def __str__(self) -> str:
+        return f"cron[{self.schedule.expr!r} in {self.schedule.zone!s}]"
+
+    def __repr__(self) -> str:
+        return f"<CronScheduleTrigger {self.schedule.expr!r} {self.schedule.zone!s}>"

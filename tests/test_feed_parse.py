@@ -190,7 +190,9 @@ def test_entries_and_titles_are_capped() -> None:
     )
     entries = parse_feed(result(b'<rss version="2.0"><channel>' + items + b"</channel></rss>"), "s")
     assert len(entries) == MAX_ENTRIES
-    assert entries[0].guid == "g0" and len(entries[0].title) == MAX_TITLE
+    # undated entries beyond the cap: the last ones in the document are kept
+    assert entries[0].guid == "g40" and entries[-1].guid == f"g{MAX_ENTRIES + 39}"
+    assert len(entries[0].title) == MAX_TITLE
 
 
 def test_large_internal_entity_is_not_expanded() -> None:

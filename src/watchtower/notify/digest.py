@@ -24,20 +24,22 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
+from watchtower.clock import CronSchedule
 from watchtower.errors import DeliveryError, StoreError
 from watchtower.notify.email import send_message
+from watchtower.notify.inflight import DIGESTS as _IN_FLIGHT
 from watchtower.notify.render import build_message, card, new_token, render_html, render_text
 from watchtower.notify.render import zone_of as _zone_of
 from watchtower.notify.sanitize import one_line
 from watchtower.store.tables import Delivery, Digest
+from watchtower.timeutil import in_zone
 
 if TYPE_CHECKING:
     from watchtower.config import EmailConfig
@@ -56,14 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DIGEST_CHANNEL = "digest"
-_LOOKBACKS = (
-    timedelta(minutes=2),
-    timedelta(hours=2),
-    timedelta(days=2),
-    timedelta(days=32),
-    timedelta(days=400),
-    timedelta(days=366 * 8),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,42 +84,34 @@ def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-def _previous_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
-    for back in _LOOKBACKS:
-        fire = trigger.get_next_fire_time(None, now - back)
-        if fire is None or fire > now:
-            continue
-        last: datetime = fire
-        while True:
-            nxt = trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
-            if nxt is None or nxt > now:
-                return last
-            last = nxt
-    return None
-
-
 def digest_period(cfg: EmailConfig, now: datetime) -> str:
     """The period key for ``now``: the latest fire time of ``cfg.digest`` ≤ ``now``.
 
     ISO 8601 UTC (``2026-05-05T07:00:00+00:00``); ``manual:<now ISO UTC>`` when no
-    digest cron is configured (or it never fired).
+    digest cron is configured (or it never fired). Terminates in bounded time in any
+    zone and across daylight-saving changes (:class:`~watchtower.clock.CronSchedule`
+    gives the rules for skipped and repeated wall-clock times).
     """
     now = _aware(now)
     if cfg.digest:
-        trigger = CronTrigger.from_crontab(cfg.digest, timezone=_zone_of(cfg))
-        fire = _previous_fire(trigger, now)
+        fire = CronSchedule(cfg.digest, _zone_of(cfg)).previous(now)
         if fire is not None:
             return fire.astimezone(UTC).isoformat()
     return "manual:" + now.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def period_label(period: str, cfg: EmailConfig) -> str:
-    """A human label for a period key, in the configured time zone."""
+    """A human label for a period key, in the configured time zone.
+
+    Never raises: a key that is not a date the zone can show is returned as it is.
+    """
     manual = period.startswith("manual:")
     raw = period.removeprefix("manual:")
     try:
-        when = _aware(datetime.fromisoformat(raw)).astimezone(_zone_of(cfg))
+        when = in_zone(datetime.fromisoformat(raw), _zone_of(cfg))
     except ValueError:
+        when = None
+    if when is None:
         return one_line(period, 80)
     text = f"{when:%a} {when.day} {when:%b %Y, %H:%M %Z}"
     return f"{text} (sent by hand)" if manual else text
@@ -286,8 +272,16 @@ def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
 # --- sending ---------------------------------------------------------------------------
 
 
-async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
-    """Render ``row``'s alerts with its Message-ID, send, then mark everything sent."""
+async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage | None:
+    """Render ``row``'s alerts with its Message-ID, send, then mark everything sent.
+
+    ``None`` (nothing done) when this process is already sending ``row``.
+    """
+    with _IN_FLIGHT.claim(row.id) as mine:
+        return await _send_row(store, cfg, row, now) if mine else None
+
+
+async def _send_row(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
     views = await asyncio.to_thread(_views, store, row.alert_ids)
     message = render_digest(views, cfg, period_label(row.period, cfg), row.message_id)
     try:
@@ -310,14 +304,15 @@ async def resume_digests(
 ) -> int:
     """Re-send every digest left ``sending`` (crash or mail outage); return how many went.
 
-    Each goes with its original Message-ID and alert set (``exclude`` skips one period).
-    Raises :class:`DeliveryError` when the mail server still refuses (the rest wait for
-    the next call).
+    Each goes with its original Message-ID and alert set (``exclude`` skips one period;
+    a digest this process is sending right now is skipped too). Raises
+    :class:`DeliveryError` when the mail server still refuses (the rest wait for the
+    next call).
     """
     sent = 0
     for row in await asyncio.to_thread(_unfinished, store, exclude=exclude):
-        await _deliver(store, cfg, row, _aware(now))
-        sent += 1
+        if await _deliver(store, cfg, row, _aware(now)) is not None:
+            sent += 1
     return sent
 
 
@@ -362,9 +357,11 @@ async def send_digest(
         log.info("digest for %s: %s", key, begin.reason)
         return DigestOutcome(False, 0, key, begin.reason)
     try:
-        message = await _deliver(store, cfg, begin.row, now)
+        mailed = await _deliver(store, cfg, begin.row, now)
     except DeliveryError as exc:
         log.warning("digest for %s not sent, will retry: %s", key, exc.reason)
         reason = f"not sent: {exc.reason}; will retry"
         return DigestOutcome(False, len(begin.row.alert_ids), key, reason)
-    return DigestOutcome(True, len(begin.row.alert_ids), key, "sent", message)
+    if mailed is None:
+        return DigestOutcome(False, 0, key, "already being sent for this period")
+    return DigestOutcome(True, len(begin.row.alert_ids), key, "sent", mailed)

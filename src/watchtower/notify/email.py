@@ -6,6 +6,12 @@ offer it is an error, not a plaintext send); ``smtp.tls`` → implicit TLS (port
 neither → plaintext, because the operator configured exactly that. Certificates are
 verified with ``ssl.create_default_context()`` (which honours ``SSL_CERT_FILE``).
 
+``smtp.timeout`` is a deadline for the whole conversation of one message (connect,
+TLS, login, envelope, data), not for each reply as aiosmtplib's own timeout is: a
+server that answers every command just before that limit still fails at the limit.
+The closing QUIT gets whatever time is left and its failure is ignored (the message
+was already accepted).
+
 Errors become :class:`DeliveryError` (retry: connection refused, timeouts, 4xx, TLS
 problems, authentication) or :class:`PermanentDeliveryError` (the server refused the
 message or every recipient with a 5xx). Passwords never appear in messages.
@@ -13,6 +19,7 @@ message or every recipient with a 5xx). Passwords never appear in messages.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from email.message import EmailMessage
@@ -53,16 +60,23 @@ async def send_message(smtp: SmtpConfig, message: EmailMessage) -> None:
     """Send ``message`` (From/To taken from its headers) and return once accepted.
 
     Returns only after the server answered 250 to the message data. Raises
-    :class:`DeliveryError` when it should be retried and
+    :class:`DeliveryError` when it should be retried (including when the whole
+    conversation took longer than ``smtp.timeout``) and
     :class:`PermanentDeliveryError` when the server refused it for good.
     """
+    where = f"SMTP {smtp.host}:{smtp.port}"
+    total = smtp.timeout.total_seconds()
+    deadline = asyncio.get_running_loop().time() + total
     client = _client(smtp)
     try:
-        async with client:
-            errors, _reply = await client.send_message(message)
-    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        raise _translate(exc, smtp) from exc
-    where = f"SMTP {smtp.host}:{smtp.port}"
+        try:
+            async with asyncio.timeout_at(deadline):
+                errors = await _converse(client, smtp, message)
+        except TimeoutError as exc:
+            raise DeliveryError(f"{where}: no complete answer within {total:g}s") from exc
+        await _quit(client, deadline)
+    finally:
+        client.close()
     if errors:
         log.warning(
             "%s refused %d of the recipients of %s: %s",
@@ -72,6 +86,30 @@ async def send_message(smtp: SmtpConfig, message: EmailMessage) -> None:
             ", ".join(sorted(errors)),
         )
     log.debug("%s accepted %s", where, message["Message-ID"])
+
+
+async def _converse(
+    client: aiosmtplib.SMTP, smtp: SmtpConfig, message: EmailMessage
+) -> dict[str, object]:
+    """Connect (TLS, login) and send; library errors become :class:`DeliveryError`.
+
+    Returns the recipients the server refused (empty when it took them all).
+    """
+    try:
+        await client.connect()
+        errors, _reply = await client.send_message(message)
+    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        raise _translate(exc, smtp) from exc
+    return dict(errors)
+
+
+async def _quit(client: aiosmtplib.SMTP, deadline: float) -> None:
+    """Say QUIT within what is left of ``deadline``; any failure is ignored."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await client.quit()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        log.debug("SMTP QUIT not answered cleanly (%s); closing", type(exc).__name__)
 
 
 def _refusal(

@@ -24,6 +24,7 @@ import jinja2
 from markupsafe import Markup
 
 from watchtower.notify.sanitize import clean_html, one_line, plain_text, safe_url
+from watchtower.timeutil import format_in_zone
 
 if TYPE_CHECKING:
     from watchtower.config import EmailConfig
@@ -88,10 +89,12 @@ def _zone(name: str) -> tzinfo:
 
 
 def format_time(value: datetime | None, zone: tzinfo) -> str:
-    """``2026-05-05 07:00 UTC`` in the configured zone; ``unknown`` for ``None``."""
-    if value is None:
-        return "unknown"
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    """``2026-05-05 07:00 UTC`` in the configured zone; ``unknown`` for ``None``.
+
+    Never raises: a date the zone cannot represent (``31 Dec 9999`` east of UTC) is
+    shown in UTC, and one that cannot be shown at all is ``unknown``.
+    """
+    return format_in_zone(value, zone, "%Y-%m-%d %H:%M %Z", missing="unknown")
 
 
 def card(alert: AlertView, zone: tzinfo, rank: int = 1) -> AlertCard:

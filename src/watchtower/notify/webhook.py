@@ -11,6 +11,9 @@ Contract (DESIGN.md, fixed):
   410 Gone is permanent (:class:`PermanentDeliveryError`: the endpoint gets disabled);
   anything else, a refused connection or a timeout is a :class:`DeliveryError` carrying
   the receiver's ``Retry-After`` in seconds when it sent one.
+* The answer's body is streamed and at most :data:`MAX_RESPONSE_BYTES` of it are read
+  (undecoded), so a receiver that answers with gigabytes costs kilobytes; a 2xx is a
+  delivery however long its body.
 
 Secrets and webhook URLs (which often embed tokens) never appear in messages: a
 webhook is named by its ``key``.
@@ -39,10 +42,12 @@ if TYPE_CHECKING:
     from watchtower.store import AlertView
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "MAX_RETRY_AFTER",
     "encode_body",
     "parse_retry_after",
     "post_webhook",
+    "read_capped",
     "sign",
     "signing_key",
     "webhook_headers",
@@ -53,6 +58,8 @@ log = logging.getLogger(__name__)
 
 #: A receiver's Retry-After is honoured up to this many seconds (one day).
 MAX_RETRY_AFTER = 86_400.0
+#: At most this much of a receiver's answer body is read; the rest is never downloaded.
+MAX_RESPONSE_BYTES = 64 * 1024
 _SECRET_PREFIX = "whsec_"
 _USER_AGENT = f"Watchtower/{_version} (webhook)"
 
@@ -146,7 +153,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     else:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             return None
@@ -168,7 +175,8 @@ async def post_webhook(
     for ``webhook-timestamp``. Redirects are not followed. Raises
     :class:`PermanentDeliveryError` on 410 and :class:`DeliveryError` (with
     ``retry_after`` from the answer, if any) on any other status, connection error or
-    timeout (``cfg.timeout`` bounds the whole request, not each read).
+    timeout (``cfg.timeout`` bounds the whole request, not each read). At most
+    :data:`MAX_RESPONSE_BYTES` of the answer body are read.
     """
     name = f"webhook:{cfg.key}"
     body = encode_body(payload)
@@ -177,15 +185,16 @@ async def post_webhook(
     except ConfigError as exc:
         raise DeliveryError(f"{name}: {exc}") from exc
     total = cfg.timeout.total_seconds()
+    deadline = asyncio.get_running_loop().time() + total
+    request = client.build_request("POST", cfg.url, content=body, headers=headers, timeout=total)
     try:
-        async with asyncio.timeout(total):
-            response = await client.post(
-                cfg.url, content=body, headers=headers, follow_redirects=False, timeout=total
-            )
+        async with asyncio.timeout_at(deadline):
+            response = await client.send(request, stream=True, follow_redirects=False)
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise DeliveryError(f"{name}: no answer within {total:g}s") from exc
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{name}: {type(exc).__name__}: {_short(exc)}") from exc
+    await _finish_body(response, deadline, name)
     status = response.status_code
     if 200 <= status < 300:
         log.debug("%s accepted %s (HTTP %d)", name, msg_id, status)
@@ -198,6 +207,37 @@ async def post_webhook(
     else:
         reason = f"{name}: HTTP {status}"
     raise DeliveryError(reason, retry_after=retry_after)
+
+
+async def _finish_body(response: httpx.Response, deadline: float, name: str) -> None:
+    """Read a little of the body (the status already decides), then close the answer.
+
+    A body that fails or stalls does not change the outcome: the receiver answered.
+    """
+    try:
+        async with asyncio.timeout_at(deadline):
+            await read_capped(response, MAX_RESPONSE_BYTES)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        log.debug("%s: answer body not read (%s)", name, type(exc).__name__)
+    finally:
+        await response.aclose()
+
+
+async def read_capped(response: httpx.Response, cap: int) -> bytes:
+    """Up to ``cap`` bytes of a streamed ``response`` body (as sent, not decoded).
+
+    Stops reading at ``cap``: the rest is never downloaded (closing the response then
+    drops the connection instead of draining it). A body that ends within ``cap`` is
+    read whole, so its connection can be reused.
+    """
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        parts.append(chunk[: cap - size])
+        size += len(parts[-1])
+        if size >= cap:
+            break
+    return b"".join(parts)
 
 
 def _short(exc: BaseException) -> str:

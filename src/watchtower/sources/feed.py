@@ -35,7 +35,14 @@ import feedparser
 
 from watchtower.errors import ParseError
 from watchtower.models import Entry, FetchResult
-from watchtower.sources.normalize import canonical_url, html_to_text, stable_guid
+from watchtower.sources.normalize import (
+    DateGuard,
+    canonical_url,
+    html_to_text,
+    newest_indices,
+    note_truncation,
+    stable_guid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +155,26 @@ def _link(entry: Mapping[str, Any], base: str | None) -> str | None:
     return None
 
 
-def _published(entry: Mapping[str, Any]) -> datetime | None:
+def _published(entry: Mapping[str, Any], guard: DateGuard) -> datetime | None:
+    """The entry's first usable date; one outside the representable range is dropped."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get: feedparser's own get() maps a missing updated_* to published_* (and warns)
+        value = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if isinstance(value, time.struct_time):
             try:
-                return datetime(*value[:6], tzinfo=UTC)
+                when = datetime(*value[:6], tzinfo=UTC)
             except (ValueError, OverflowError):
+                guard.reject(f"{value.tm_year:04d}-{value.tm_mon:02d}-{value.tm_mday:02d}")
                 continue
+            safe = guard.check(when)
+            if safe is not None:
+                return safe
     return None
 
 
-def _entry(raw: Mapping[str, Any], source: str, base: str | None) -> Entry:
+def _entry(
+    raw: Mapping[str, Any], source: str, base: str | None, published: datetime | None
+) -> Entry:
     title = _text(raw.get("title"), MAX_TITLE)
     summary = _text(raw.get("summary"), MAX_SUMMARY)
     content = _text(_content(raw), MAX_CONTENT)
@@ -177,7 +192,7 @@ def _entry(raw: Mapping[str, Any], source: str, base: str | None) -> Entry:
         url=link,
         summary=summary,
         content=content,
-        published=_published(raw),
+        published=published,
         kind="feed",
     )
 
@@ -192,9 +207,13 @@ def _response_headers(result: FetchResult) -> dict[str, str]:
 
 
 def parse_feed(result: FetchResult, source: str) -> list[Entry]:
-    """Entries of the feed in ``result.body`` (at most :data:`MAX_ENTRIES`, feed order).
+    """Entries of the feed in ``result.body``, in feed order.
 
-    A well-formed feed with no items gives ``[]``. Raises :class:`ParseError` with a
+    At most :data:`MAX_ENTRIES`: a longer feed keeps its newest entries whatever its
+    order (by date, else the last in the document; see
+    :func:`~watchtower.sources.normalize.newest_indices`), logged once per source.
+    Dates no time zone can show are dropped (one log line per feed). A well-formed
+    feed with no items gives ``[]``. Raises :class:`ParseError` with a
     short reason when the body is empty, is an HTML page, or holds no feed at all.
     """
     body = result.body
@@ -224,11 +243,12 @@ def parse_feed(result: FetchResult, source: str) -> list[Entry]:
         if not parsed.get("bozo") and (feed.get("title") or feed.get("link")):
             return []  # a well-formed channel of an unnamed format (e.g. CDF) with no items
         raise ParseError(f"not a feed: {_bozo_reason(parsed.get('bozo_exception'))}")
-    if len(entries) > MAX_ENTRIES:
-        log.info("%s: feed has %d entries, keeping the first %d", source, len(entries), MAX_ENTRIES)
+    raws = [raw for raw in entries if isinstance(raw, Mapping)]
+    guard = DateGuard(source)
+    dates = [_published(raw, guard) for raw in raws]
+    keep = newest_indices(dates, MAX_ENTRIES)
+    if len(keep) < len(raws):
+        note_truncation(source, len(raws), len(keep))
+    guard.report()
     base = result.url or None
-    out: list[Entry] = []
-    for raw in entries[:MAX_ENTRIES]:
-        if isinstance(raw, Mapping):
-            out.append(_entry(raw, source, base))
-    return out
+    return [_entry(raws[i], source, base, dates[i]) for i in keep]

@@ -11,8 +11,10 @@ An item without a title takes the first line of its text (JSON Feed allows that)
 The body is untrusted: it is size-bounded, only ``http(s)`` links survive (relative ones
 are resolved against the feed URL, ``javascript:`` and the like are dropped), HTML is
 reduced to plain text, every text field is length-capped and at most
-:data:`MAX_ITEMS` items are read. Invalid JSON or JSON that is not a JSON Feed raises
-:class:`~watchtower.errors.ParseError` with a short reason.
+:data:`MAX_ITEMS` items are read (the newest, whatever the feed's order). Dates that
+no time zone can represent are dropped with one log line per feed. Invalid JSON or
+JSON that is not a JSON Feed raises :class:`~watchtower.errors.ParseError` with a
+short reason.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from typing import Any
 
 from watchtower.errors import ParseError
 from watchtower.models import Entry, FetchResult
-from watchtower.sources.normalize import canonical_url, html_to_text, normalize_text, stable_guid
+from watchtower.sources.normalize import (
+    DateGuard,
+    canonical_url,
+    html_to_text,
+    newest_indices,
+    normalize_text,
+    note_truncation,
+    stable_guid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +66,25 @@ def looks_like_json_feed(result: FetchResult) -> bool:
 
 def parse_json_feed(result: FetchResult, source: str) -> list[Entry]:
     """The items of a JSON Feed as entries, in feed order (items without any of id,
-    url, title or text are skipped). Raises :class:`ParseError` for invalid JSON, a
+    url, title or text are skipped; of a feed longer than :data:`MAX_ITEMS`, the
+    newest are kept, logged once per source). Raises :class:`ParseError` for invalid JSON, a
     body over :data:`MAX_BODY_BYTES`, or JSON that is not a JSON Feed."""
     feed = _load(result.body)
     items = feed.get("items")
     if not isinstance(items, list):
         raise ParseError("not a JSON Feed: items is missing or not a list")
-    if len(items) > MAX_ITEMS:
-        log.warning(
-            "JSON Feed %s has %d items: reading the first %d", source, len(items), MAX_ITEMS
-        )
+    objects = [item for item in items if isinstance(item, dict)]
+    guard = DateGuard(source)
+    dates = [_item_date(item, guard) for item in objects]
+    keep = newest_indices(dates, MAX_ITEMS)
+    if len(keep) < len(objects):
+        note_truncation(source, len(objects), len(keep))
+    guard.report()
     entries: list[Entry] = []
-    for item in items[:MAX_ITEMS]:
-        if isinstance(item, dict):
-            entry = _entry(item, source, result.url)
-            if entry is not None:
-                entries.append(entry)
+    for i in keep:
+        entry = _entry(objects[i], source, result.url, dates[i])
+        if entry is not None:
+            entries.append(entry)
     return entries
 
 
@@ -118,7 +131,9 @@ def _from_html(value: str | None, limit: int) -> str:
     return html_to_text(value[:MAX_HTML_CHARS])[:limit]
 
 
-def _entry(item: dict[str, Any], source: str, base: str) -> Entry | None:
+def _entry(
+    item: dict[str, Any], source: str, base: str, published: datetime | None
+) -> Entry | None:
     url = canonical_url(_text_field(item, "url"), base) or canonical_url(
         _text_field(item, "external_url"), base
     )
@@ -140,14 +155,26 @@ def _entry(item: dict[str, Any], source: str, base: str) -> Entry | None:
         url=url,
         summary=summary,
         content=content,
-        published=_date(_text_field(item, "date_published"))
-        or _date(_text_field(item, "date_modified")),
+        published=published,
         kind="feed",
     )
 
 
-def _date(value: str | None) -> datetime | None:
-    """RFC 3339 → aware UTC datetime; a date without a zone is taken as UTC."""
+def _item_date(item: dict[str, Any], guard: DateGuard) -> datetime | None:
+    """``date_published``, else ``date_modified``, as checked by ``guard``."""
+    for key in ("date_published", "date_modified"):
+        value = _date(_text_field(item, key), guard)
+        if value is not None:
+            return value
+    return None
+
+
+def _date(value: str | None, guard: DateGuard) -> datetime | None:
+    """RFC 3339 → aware UTC datetime; a date without a zone is taken as UTC.
+
+    A date that no time zone can represent (or that overflows on conversion to UTC)
+    is dropped and counted by ``guard``.
+    """
     if not value or len(value) > 64:
         return None
     try:
@@ -157,6 +184,8 @@ def _date(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
+        utc = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
+        guard.reject(value.strip())
         return None
+    return guard.check(utc)

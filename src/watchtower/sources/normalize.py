@@ -5,17 +5,28 @@
 * :func:`html_to_text` — HTML (or plain text) to whitespace-normalised plain text.
 * :func:`stable_guid` — an entry's id: its guid, else its canonical link, else a hash
   of title and summary (feeds without ``<guid>`` exist; PITFALLS 5).
+* :func:`newest_indices` / :func:`note_truncation` — which items of an over-long feed
+  to keep (the newest, whatever the feed's order), and its once-per-source log line.
+* :class:`DateGuard` — keeps entry dates inside the range every time zone can show
+  (see :mod:`watchtower.timeutil`), dropping the others with one log line per document.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import lxml.html  # type: ignore[import-untyped]
 from lxml import etree
+
+from watchtower.timeutil import representable
+
+log = logging.getLogger(__name__)
 
 _TRACKING = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
@@ -121,3 +132,86 @@ def stable_guid(guid: str | None, link: str | None, title: str, summary: str) ->
         return canon
     digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
     return f"sha256:{digest[:32]}"
+
+
+class DateGuard:
+    """Checks the dates of one parsed document; call :meth:`report` when done.
+
+    :meth:`check` returns a date as aware UTC, or ``None`` when it lies outside the
+    range every time zone can represent (``31 Dec 9999``, year 1) or could not be
+    built at all (:meth:`reject`). :meth:`report` logs one WARNING naming the source,
+    how many dates were dropped and the first of them, and nothing when none were.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.dropped = 0
+        self._example = ""
+
+    def check(self, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        safe = representable(value)
+        if safe is None:
+            self.reject(value.isoformat())
+        return safe
+
+    def reject(self, raw: str) -> None:
+        self.dropped += 1
+        if not self._example:
+            self._example = raw[:64]
+
+    def report(self) -> None:
+        if self.dropped:
+            log.warning(
+                "%s: %d entry dates outside the years every time zone can show (first: %s);"
+                " those dates are dropped",
+                self.source,
+                self.dropped,
+                self._example,
+            )
+
+
+#: How many source names :func:`note_truncation` remembers (then it starts afresh).
+MAX_TRUNCATED_NAMES = 10_000
+_truncated: set[str] = set()
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+def newest_indices(dates: Sequence[datetime | None], cap: int) -> list[int]:
+    """Indices of the at most ``cap`` newest items, in document order.
+
+    ``dates[i]`` is item ``i``'s date (aware) or ``None``. All fit: every index. Else
+    dated items come first, newest first (a later position wins a tie), then undated
+    items taken from the end of the document. The result is sorted (document order
+    is kept).
+    """
+    if len(dates) <= cap:
+        return list(range(len(dates)))
+    ranked = sorted(
+        range(len(dates)),
+        key=lambda i: (dates[i] is not None, dates[i] or _OLDEST, i),
+        reverse=True,
+    )
+    return sorted(ranked[: max(cap, 0)])
+
+
+def note_truncation(source: str, total: int, kept: int) -> None:
+    """Log once per source (per process) that a feed was cut to its newest items.
+
+    Later polls of the same source log at DEBUG only. The memory of names is bounded
+    by :data:`MAX_TRUNCATED_NAMES`.
+    """
+    if source in _truncated:
+        log.debug("%s: feed has %d entries, keeping the newest %d", source, total, kept)
+        return
+    if len(_truncated) >= MAX_TRUNCATED_NAMES:
+        _truncated.clear()
+    _truncated.add(source)
+    log.warning(
+        "%s: feed has %d entries, more than the %d read per poll; keeping the newest"
+        " (logged once per source)",
+        source,
+        total,
+        kept,
+    )

@@ -58,7 +58,7 @@ def test_forged_with_another_key_is_bad_signature() -> None:
 
 
 def test_forged_without_any_key_is_refused() -> None:
-    mac = base64.urlsafe_b64encode(b"\0" * 32).rstrip(b"=").decode()
+    mac = base64.urlsafe_b64encode(b"\0" * 16).rstrip(b"=").decode()
     with pytest.raises(BadSignature):
         verify_token(f"42.r.9999999999.{mac}", KEY, now=T0)
 

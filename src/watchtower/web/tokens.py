@@ -5,9 +5,10 @@ HMAC-SHA256, so a link works without a login and cannot be forged or altered.
 
 Format (URL-safe, no padding, no characters that need escaping in a path)::
 
-    <alert_id>.<r|n>.<expires, Unix seconds>.<base64url HMAC-SHA256>
+    <alert_id>.<r|n>.<expires, Unix seconds>.<base64url HMAC-SHA256, first 128 bits>
 
-The MAC covers a fixed context label and the first three fields. :func:`verify_token`
+e.g. ``42.n.1783148400.GMRwhIkcpEFPotZQN3H25A``. The MAC covers a fixed context label
+and the first three fields. :func:`verify_token`
 compares it in constant time and raises a specific :class:`TokenError` subclass:
 
 * :class:`MalformedToken` — not four fields, not numbers, unknown verdict code;
@@ -63,8 +64,10 @@ _CODE: Final[dict[str, str]] = {"relevant": "r", "not-relevant": "n"}
 _VERDICT_OF: Final[dict[str, Verdict]] = {"r": "relevant", "n": "not-relevant"}
 _CONTEXT: Final = b"watchtower-feedback-v1\x00"
 _MAX_TOKEN_CHARS: Final = 200
-#: id . verdict code . expiry . 43 characters of unpadded base64url (32 bytes)
-_SHAPE: Final = re.compile(r"\A[0-9]{1,18}\.[a-z]\.[0-9]{1,12}\.[A-Za-z0-9_-]{43}\Z")
+#: The MAC is HMAC-SHA256 truncated to 128 bits (RFC 2104 section 5), to keep links short.
+_MAC_BYTES: Final = 16
+#: id . verdict code . expiry . 22 characters of unpadded base64url (16 bytes)
+_SHAPE: Final = re.compile(r"\A[0-9]{1,18}\.[a-z]\.[0-9]{1,12}\.[A-Za-z0-9_-]{22}\Z")
 
 
 class TokenError(WatchtowerError):
@@ -122,7 +125,7 @@ def _b64(data: bytes) -> str:
 
 
 def _mac(key: bytes, body: str) -> bytes:
-    return hmac.new(key, _CONTEXT + body.encode("ascii"), hashlib.sha256).digest()
+    return hmac.new(key, _CONTEXT + body.encode("ascii"), hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def make_token(
@@ -163,7 +166,7 @@ def verify_token(
     body, _, raw_mac = token.rpartition(".")
     raw_id, code, raw_expires = body.split(".")
     try:
-        given = base64.urlsafe_b64decode(raw_mac + "=")
+        given = base64.urlsafe_b64decode(raw_mac + "==")
     except (binascii.Error, ValueError) as exc:
         raise MalformedToken("feedback token is not well-formed") from exc
     if not hmac.compare_digest(given, _mac(key, body)):

@@ -295,6 +295,14 @@ def test_csrf_is_required(client: httpx.Client, reader: FakeReader, base: str) -
     assert reader.feedback_calls == []
 
 
+def test_oversized_form_is_refused(client: httpx.Client, reader: FakeReader) -> None:
+    token = _token(3)
+    csrf = _csrf(client.get(f"/feedback/{token}").text)
+    response = client.post(f"/feedback/{token}", data={"csrf": csrf, "pad": "x" * 20_000})
+    assert response.status_code == 413
+    assert reader.feedback_calls == []
+
+
 def test_cookie_is_httponly_and_samesite(base: str) -> None:
     with httpx.Client(base_url=base) as fresh:
         cookie = fresh.get("/").headers["set-cookie"].lower()

@@ -64,6 +64,7 @@ PAGE_LIMIT = (50, 500)
 API_LIMIT = (50, 1000)
 EXPORT_LIMIT = (1000, 10_000)
 _MAX_QUERY = 200
+_MAX_FORM_BYTES = 8192
 _LABEL: dict[str, str] = {"relevant": "Relevant", "not-relevant": "Not relevant"}
 _OTHER: dict[str, Verdict] = {"relevant": "not-relevant", "not-relevant": "relevant"}
 
@@ -287,6 +288,9 @@ class _Site:
             granted = verify_token(token, self.key, now=self.clock())
         except TokenError as exc:
             return self._refused(request, exc)
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > _MAX_FORM_BYTES:
+            return self._error(request, 413, "Form too large", "The form is larger than expected.")
         async with request.form(max_files=0, max_fields=8, max_part_size=4096) as form:
             csrf_field = form.get(security.CSRF_FIELD)
             back = _safe_back(form.get("back"))

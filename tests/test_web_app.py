@@ -127,6 +127,7 @@ def test_alert_page_and_404(client: httpx.Client) -> None:
     assert "forced repatriation" in page.text and "+0.31" in page.text
     assert client.get("/alerts/99").status_code == 404
     assert client.get("/api/alerts/99").status_code == 404
+    assert client.get("/alerts/" + "9" * 30).status_code == 404
 
 
 def test_search_passes_q_through(client: httpx.Client, reader: FakeReader) -> None:
@@ -154,7 +155,10 @@ def test_api_alert_objects(client: httpx.Client) -> None:
 
 
 def test_limit_is_validated(client: httpx.Client, reader: FakeReader) -> None:
-    assert client.get("/api/alerts", params={"limit": "abc"}).status_code == 400
+    refused = client.get("/api/alerts", params={"limit": "abc"})
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "limit must be a positive whole number"}
+    assert client.get("/", params={"limit": "-1"}).status_code == 400
     assert client.get("/api/alerts", params={"limit": "0"}).status_code == 400
     client.get("/api/alerts", params={"limit": "999999"})
     assert reader.queries[-1] == (None, 1000)
@@ -319,7 +323,9 @@ def test_unknown_alert_in_a_valid_token_is_404(client: httpx.Client, reader: Fak
 
 def test_only_feedback_changes_state(client: httpx.Client) -> None:
     for path in ("/", "/api/alerts", "/export.csv", "/sources"):
-        assert client.post(path).status_code == 405
+        refused = client.post(path)
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET, HEAD"
 
 
 @pytest.fixture

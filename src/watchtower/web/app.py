@@ -65,6 +65,7 @@ API_LIMIT = (50, 1000)
 EXPORT_LIMIT = (1000, 10_000)
 _MAX_QUERY = 200
 _MAX_FORM_BYTES = 8192
+_MAX_ID = 2**63 - 1  # largest BIGINT: larger ids cannot exist
 _LABEL: dict[str, str] = {"relevant": "Relevant", "not-relevant": "Not relevant"}
 _OTHER: dict[str, Verdict] = {"relevant": "not-relevant", "not-relevant": "relevant"}
 
@@ -198,9 +199,15 @@ class _Site:
             back=self._back(request),
         )
 
+    async def _one(self, request: Request) -> AlertObject | None:
+        alert_id = int(request.path_params["alert_id"])
+        if alert_id > _MAX_ID:
+            return None
+        return await run_in_threadpool(self.reader.alert, alert_id)
+
     async def alert_page(self, request: Request) -> Response:
         alert_id = int(request.path_params["alert_id"])
-        alert = await run_in_threadpool(self.reader.alert, alert_id)
+        alert = await self._one(request)
         if alert is None:
             return self._error(request, 404, "No such alert", f"There is no alert #{alert_id}.")
         c = card(alert)
@@ -228,7 +235,7 @@ class _Site:
         return Response(body, media_type="application/json")
 
     async def api_alert(self, request: Request) -> Response:
-        alert = await run_in_threadpool(self.reader.alert, int(request.path_params["alert_id"]))
+        alert = await self._one(request)
         if alert is None:
             return Response(
                 json_bytes({"error": "no such alert"}), 404, media_type="application/json"
@@ -346,13 +353,20 @@ def create_app(
         raise ValueError("the web signing key must be at least 16 bytes")
     site = _Site(reader, key, clock, public_url)
 
+    def failure(request: Request, status: int, heading: str, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return Response(json_bytes({"error": message}), status, media_type="application/json")
+        return site._error(request, status, heading, message)
+
     async def store_failed(request: Request, exc: Exception) -> Response:
         log.warning("review page: the store failed: %s", exc)
-        return site._error(request, 503, "Store unavailable", "The store could not be read.")
+        return failure(request, 503, "Store unavailable", "The store could not be read.")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return site._error(request, exc.status_code, "Request refused", str(exc.detail))
+        response = failure(request, exc.status_code, "Request refused", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     routes = [
         Route("/", site.index, methods=["GET"]),

@@ -68,7 +68,8 @@ class AlertReader(Protocol):
 
         ``q`` is ``None`` for all alerts, else a full-text query over the items'
         titles and text (the store's full-text index: FTS5 on SQLite, ``tsvector`` on
-        PostgreSQL; Korean and Chinese need a trigram / character-level tokenizer).
+        PostgreSQL; Korean and Chinese need a character-level approach: see
+        :mod:`watchtower.web.search` for index text and safe queries).
         The page passes the user's words through unchanged (stripped, at most 200
         characters); the reader must treat them as data, never as query syntax it
         could fail on — a query it cannot parse returns ``[]``.

@@ -48,3 +48,12 @@ def test_a_failing_store_is_503_not_a_traceback() -> None:
             response = client.get(path)
             assert response.status_code == 503
             assert "database is locked" not in response.text
+
+
+def test_times_are_shown_in_utc() -> None:
+    from watchtower.web.views import show_time
+
+    assert show_time("2026-05-05T16:00:00+09:00") == "2026-05-05 07:00 UTC"
+    assert show_time(T0) == "2026-05-05 07:00 UTC"
+    assert show_time(None) == "—"
+    assert show_time("<b>not a date</b>") == "<b>not a date</b>"  # text, escaped on output

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from watchtower.notify.sanitize import plain_text, safe_url
@@ -94,7 +94,7 @@ class HealthRow:
 
 
 def show_time(value: object) -> str:
-    """``2026-05-05 07:00 UTC`` for a datetime or ISO string; ``—`` for nothing."""
+    """``2026-05-05 07:00 UTC`` (in UTC) for a datetime or ISO string; ``—`` for nothing."""
     if value is None or value == "":
         return "—"
     when: datetime | None = value if isinstance(value, datetime) else None
@@ -107,7 +107,7 @@ def show_time(value: object) -> str:
         return plain_text(str(value), limit=40, markup=False)
     if when.tzinfo is None:
         return when.strftime("%Y-%m-%d %H:%M")
-    return when.strftime("%Y-%m-%d %H:%M %Z").replace("UTC+00:00", "UTC")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _text(value: object, limit: int) -> str:

@@ -14,7 +14,13 @@ from tests.pdfgen import report_pdf
 from tests.support import LoopbackHTTP, Response, trickle
 from watchtower.archive import Archive
 from watchtower.fetch import Fetcher
-from watchtower.fulltext import FullText, fetch_full_text, is_teaser, needs_full_text
+from watchtower.fulltext import (
+    FullText,
+    fetch_full_text,
+    fetch_full_texts,
+    is_teaser,
+    needs_full_text,
+)
 from watchtower.models import Entry, FetchResult
 from watchtower.sources.article import extract_article
 
@@ -171,3 +177,24 @@ def test_extract_article_routes_pdf_by_magic() -> None:
     answer = FetchResult("https://e.example/doc", 200, body, {"content-type": "binary/octet"})
     article = extract_article(answer)
     assert article.kind == "pdf" and "arbitrary detention" in article.text
+
+
+def test_batch_keeps_order_and_isolates_failures(srv: LoopbackHTTP) -> None:
+    entries = [
+        teaser(srv.url("/gone")),
+        teaser(srv.url("/article")),
+        teaser(srv.url("/image")),
+        teaser(srv.url("/article"), " ".join(["word"] * 80)),
+    ]
+
+    async def go() -> list[FullText]:
+        async with Fetcher(
+            timeout=5, max_bytes=MB, allow_private=True, contact=None, per_host_interval=0
+        ) as fetcher:
+            return await fetch_full_texts(
+                entries, fetcher, parse_timeout=30, parse_memory=512 * MB, concurrency=2
+            )
+
+    results = asyncio.run(go())
+    assert [r.status for r in results] == ["failed", "fetched", "failed", "skipped"]
+    assert [r.entry.guid for r in results] == [e.guid for e in entries]

@@ -28,9 +28,11 @@ long enough), or ``failed`` (the original entry and a plain-words ``reason``; th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -138,6 +140,35 @@ async def fetch_full_text(
     log.debug("%s: full text of %s: %d words", entry.source, entry.url, article.words)
     full = dataclasses.replace(entry, content=article.text)
     return FullText(full, "fetched", document, None, article.notes)
+
+
+async def fetch_full_texts(
+    entries: Sequence[Entry],
+    fetcher: Fetcher,
+    *,
+    parse_timeout: float,
+    parse_memory: int,
+    min_words: int = MIN_WORDS,
+    concurrency: int = 4,
+) -> list[FullText]:
+    """:func:`fetch_full_text` for each of ``entries``, at most ``concurrency`` at a time.
+
+    Results are in the order of ``entries``. The Fetcher's per-host limits still apply
+    (documents on one host are fetched ``per_host_interval`` apart).
+    """
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(entry: Entry) -> FullText:
+        async with gate:
+            return await fetch_full_text(
+                entry,
+                fetcher,
+                parse_timeout=parse_timeout,
+                parse_memory=parse_memory,
+                min_words=min_words,
+            )
+
+    return list(await asyncio.gather(*(one(entry) for entry in entries)))
 
 
 def _failed(entry: Entry, reason: str, document: FetchedDocument | None = None) -> FullText:

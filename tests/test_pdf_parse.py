@@ -118,6 +118,8 @@ def test_pdf_is_recognised_by_type_or_magic() -> None:
     assert looks_like_pdf(answer(b"anything", "application/pdf; qs=0.1"))
     assert looks_like_pdf(answer(make_pdf([["x"]]), "application/octet-stream"))
     assert not looks_like_pdf(answer(b"<html></html>", "text/html"))
+    assert not looks_like_pdf(answer(b"<html><p>Save as %PDF-1.7</p></html>", "text/html"))
+    assert looks_like_pdf(answer(b"\r\n" + make_pdf([["x"]]), "text/plain"))
 
 
 def test_owner_only_encryption_is_read() -> None:
@@ -192,6 +194,13 @@ def test_five_hundred_pages_are_capped_and_the_cap_is_said() -> None:
     short = extract_pdf_text(make_pdf(pages[:5]), max_chars=300)
     assert short.truncated and len(short.text) <= 300
     assert short.notes[0].startswith("read the first 300 characters")
+
+
+def test_time_budget_stops_reading_and_says_so() -> None:
+    pages = [[f"Page {i} text."] for i in range(5)]
+    result = extract_pdf_text(make_pdf(pages), time_budget=0.0)
+    assert result.pages_read == 1 and result.truncated and result.text == "Page 0 text."
+    assert result.notes[0] == "read 1 of 5 pages in the 0 s allowed"
 
 
 def test_pdf_without_text_says_so() -> None:

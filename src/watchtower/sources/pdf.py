@@ -112,9 +112,16 @@ class PdfPageOptions:
 
 
 def looks_like_pdf(result: FetchResult) -> bool:
-    """True when the answer is labelled as a PDF or its body starts like one."""
+    """True when the answer is labelled as a PDF or its body starts like one.
+
+    The ``%PDF-`` header may follow a little junk (readers look in the first 1024
+    bytes), except in an answer labelled HTML, where it must come first.
+    """
     ctype = result.content_type.split(";")[0].strip().lower()
-    return ctype in PDF_TYPES or b"%PDF-" in result.body[:1024]
+    if ctype in PDF_TYPES:
+        return True
+    at = result.body[:1024].find(b"%PDF-")
+    return at == 0 or (at > 0 and "html" not in ctype)
 
 
 def _describe(body: bytes) -> str:
@@ -286,7 +293,7 @@ class _Reading:
             if index >= self.max_pages:
                 self.stop = f"read the first {self.max_pages} of {self.count} pages"
                 return
-            if time.monotonic() > self.deadline:
+            if index and time.monotonic() > self.deadline:  # the first page is always read
                 self.stop = f"read {index} of {self.count} pages in the {self.budget:g} s allowed"
                 return
             try:

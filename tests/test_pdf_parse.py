@@ -12,8 +12,9 @@ import pypdf
 import pytest
 
 from tests.pdfgen import make_pdf, report_pdf, zlib_bomb
-from tests.support import ROOT
+from tests.support import ROOT, LoopbackHTTP, Response
 from watchtower.errors import ParseError, PdfError
+from watchtower.fetch import Fetcher
 from watchtower.models import FetchResult
 from watchtower.sources import pdf as pdfmod
 from watchtower.sources.page import PageParse
@@ -248,3 +249,28 @@ def test_pdf_page_through_the_worker(one_worker: None) -> None:
                 answer(b"<html><body>Not found</body></html>"), "OHCHR", timeout=30, memory=MB * 512
             )
         )
+
+
+def test_pdf_page_source_over_http(one_worker: None, http_server: LoopbackHTTP) -> None:
+    """A ``page:`` URL serving a PDF, fetched twice: the second poll reports the added text."""
+    versions = [report_pdf(REPORT[:1], title="Reports"), report_pdf(REPORT, title="Reports")]
+    http_server.routes["/reports.pdf"] = lambda req: Response(
+        200, {"Content-Type": "application/pdf"}, versions[min(len(http_server.requests) - 1, 1)]
+    )
+
+    async def poll(previous: str | None) -> PageParse:
+        async with Fetcher(
+            timeout=5, max_bytes=MB, allow_private=True, contact=None, per_host_interval=0
+        ) as fetcher:
+            result = await fetcher.fetch(http_server.url("/reports.pdf"))
+        assert looks_like_pdf(result)
+        return await parse_pdf_page_in_worker(
+            result, "UN reports", previous=previous, timeout=30, memory=PARSE_MEMORY
+        )
+
+    first = asyncio.run(poll(None))
+    second = asyncio.run(poll(first.snapshot))
+    assert first.entries == ()
+    (entry,) = second.entries
+    assert entry.url == http_server.url("/reports.pdf") and entry.title == "Reports"
+    assert "forced repatriation of escapees" in entry.summary

@@ -228,6 +228,8 @@ def test_pdf_page_snapshot_then_added_text() -> None:
     assert entry.guid.startswith("page-change:")
     assert "forced repatriation" in entry.summary
     assert all("Report of the Special Rapporteur" not in line for line in entry.diff)
+    with pytest.raises(PdfError, match="selector 'main' cannot apply: the page is a PDF"):
+        parse_pdf_page(answer(report_pdf(REPORT)), source="OHCHR", select="main")
 
 
 def test_pdf_page_through_the_worker(one_worker: None) -> None:

@@ -109,6 +109,7 @@ class PdfPageOptions:
     ignore: tuple[str, ...] = ()
     previous: str | None = None
     default_ignore: bool = True
+    select: str | None = None
 
 
 def looks_like_pdf(result: FetchResult) -> bool:
@@ -331,15 +332,19 @@ def parse_pdf_page(
     ignore: Sequence[str] = (),
     previous: str | None = None,
     default_ignore: bool = True,
+    select: str | None = None,
 ) -> PdfPageParse:
     """A ``page:`` source that serves a PDF: its text is the snapshot, added lines the change.
 
     The same contract as :func:`watchtower.sources.page.parse_page` (first poll: no
     entries; later: one entry with the added lines, guid ``page-change:<hash>``).
-    Raises :class:`PdfError` (a :class:`~watchtower.errors.ParseError`).
+    A ``select`` (CSS selector) cannot apply to a PDF and is refused. Raises
+    :class:`PdfError` (a :class:`~watchtower.errors.ParseError`).
     """
     if result.not_modified:
         raise PdfError("nothing to parse: the server answered 304 Not Modified")
+    if select:
+        raise PdfError(f"selector {select!r} cannot apply: the page is a PDF")
     patterns = compile_ignore(ignore, defaults=default_ignore)
     pdf = extract_pdf_text(result.body)
     lines = pdf.lines
@@ -382,6 +387,7 @@ def parse_pdf_page_job(result: FetchResult, source: str, options: PdfPageOptions
         ignore=options.ignore,
         previous=options.previous,
         default_ignore=options.default_ignore,
+        select=options.select,
     )
 
 
@@ -410,11 +416,12 @@ async def parse_pdf_page_in_worker(
     *,
     ignore: Sequence[str] = (),
     previous: str | None = None,
+    select: str | None = None,
     timeout: float,
     memory: int,
 ) -> PdfPageParse:
     """:func:`parse_pdf_page` in a bounded parse worker; raises :class:`PdfError`."""
-    options = PdfPageOptions(tuple(ignore), previous)
+    options = PdfPageOptions(tuple(ignore), previous, select=select)
     try:
         value = await worker.run_in_worker(
             "pdf_page", (result, source, options), source, timeout=timeout, memory=memory

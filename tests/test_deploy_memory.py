@@ -111,6 +111,27 @@ reg = CollectorRegistry()
 Counter("c", "c", registry=reg).inc()
 assert b"c_total 1.0" in generate_latest(reg)
 
+import pypdf
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+pdf = pypdf.PdfWriter()
+pdf.add_blank_page(612, 792)
+pdf.encrypt(user_password="", owner_password="o", algorithm="AES-256")  # via cryptography
+buf = io.BytesIO()
+pdf.write(buf)
+reader = pypdf.PdfReader(io.BytesIO(buf.getvalue()))
+assert reader.is_encrypted and reader.decrypt("") and len(reader.pages) == 1
+warc = io.BytesIO()
+writer = WARCWriter(warc, gzip=True, warc_version="1.1")
+writer.write_record(writer.create_warc_record(
+    "https://example.org/a", "response", payload=io.BytesIO(b"body"), length=4,
+    http_headers=StatusAndHeaders("200 OK", [("content-type", "text/plain")], "HTTP/1.1"),
+))
+warc.seek(0)
+assert [r.rec_type for r in ArchiveIterator(warc)] == ["response"]
+
 async def main():
     await asyncio.sleep(0)
     return json.dumps({"ok": True})

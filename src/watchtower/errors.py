@@ -14,6 +14,7 @@ callers never need to know which library failed.
     │   ├── RedirectError        too many redirects, loop, or a bad Location
     │   └── HTTPStatusError      a non-2xx, non-304 answer (``status``, ``retry_after``)
     ├── ParseError           bytes were fetched but are not a feed or page we can read
+    │   └── PdfError             a PDF that cannot be read: damaged, encrypted, a bomb
     ├── StoreError           the database refused or failed
     └── DeliveryError        a webhook or email could not be delivered (retryable)
         └── PermanentDeliveryError   the receiver said never again (410, bad address)
@@ -91,6 +92,10 @@ class ParseError(WatchtowerError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class PdfError(ParseError):
+    """A PDF whose text cannot be read; ``reason`` says why in plain words."""
 
 
 class StoreError(WatchtowerError):

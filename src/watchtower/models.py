@@ -8,6 +8,7 @@ web: templates must escape it and only ``http(s)`` URLs may become links.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -216,3 +217,32 @@ class PollOutcome:
     new_items: int = 0
     new_alerts: tuple[int, ...] = ()
     joined_stories: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedDocument:
+    """A document as fetched, kept as evidence: what the server sent and when.
+
+    ``headers`` has lower-case names (as in :class:`FetchResult`); ``payload`` is the
+    body after content decoding; ``sha256`` is the hex SHA-256 of ``payload``;
+    ``fetched_at`` is timezone-aware UTC. Written to the archive as a WARC record.
+    """
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    payload: bytes
+    sha256: str
+    fetched_at: datetime
+
+    @classmethod
+    def of(cls, result: FetchResult, fetched_at: datetime) -> FetchedDocument:
+        """The evidence record of one fetched answer (a page, an article, a PDF)."""
+        return cls(
+            url=result.url,
+            status=result.status,
+            headers=dict(result.headers),
+            payload=result.body,
+            sha256=hashlib.sha256(result.body).hexdigest(),
+            fetched_at=fetched_at,
+        )

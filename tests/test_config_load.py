@@ -371,7 +371,7 @@ def test_malformed_reference_and_value_shown_as_written(
 
 
 def test_secrets_never_in_errors_or_summary(write, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WT_TEST_SECRET", "whsec_TOPSECRETVALUE")
+    monkeypatch.setenv("WT_TEST_SECRET", "whsec_TOPSECRETVALUE==")
     monkeypatch.setenv("WT_TEST_PASSWORD", "hunter2-password")
     text = """
         store: postgresql://wt:${WT_TEST_PASSWORD}@db.example.org/wt
@@ -538,3 +538,33 @@ def test_opml_sources_are_expanded(write, tmp_path: Path) -> None:
         ("Daily NK", "https://www.dailynk.com/english/feed/"),
     ]
     assert sources[1].every == timedelta(hours=2) and sources[1].kind == "feed"
+
+
+def test_whsec_secret_that_is_not_base64_is_refused(write) -> None:
+    path = write(
+        "notify:\n  webhooks:\n    - {url: 'https://h.example.org', secret: 'whsec_not*base64!'}\n"
+    )
+    problems = problems_of(path)
+    assert problems == (
+        "wt.yaml:3: notify.webhooks[0].secret: starts with whsec_ but the rest is not valid "
+        "base64 (expected whsec_ followed by the base64 key, or a plain secret)",
+    )
+    assert "not*base64" not in problems[0]
+
+
+def test_valid_whsec_and_plain_secrets_are_accepted(write) -> None:
+    path = write(
+        "notify:\n  webhooks:\n"
+        "    - {url: 'https://a.example.org', secret: 'whsec_dGVzdC1zZWNyZXQ='}\n"
+        "    - {url: 'https://b.example.org', secret: 'plain secret'}\n"
+    )
+    assert len(load_config(path).notify.webhooks) == 2
+
+
+@pytest.mark.parametrize("value", ["30", "0.5", "0"])
+def test_bare_number_durations_are_refused(write, value: str) -> None:
+    path = write(f"sources:\n  - {{name: A, feed: 'https://example.org/a', every: {value}}}\n")
+    assert problems_of(path) == (
+        f"wt.yaml:2: sources[0].every: {value} is a number without a unit "
+        "(expected a duration, e.g. 30s, 15m, 6h, 1d, 1h30m)",
+    )

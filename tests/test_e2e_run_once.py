@@ -169,6 +169,30 @@ def test_check_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_check_refuses_a_bad_whsec_secret_and_a_bare_number_duration(tmp_path: Path) -> None:
+    config = tmp_path / "watchtower.yaml"
+    config.write_text(
+        f"store: sqlite:///{tmp_path}/watchtower.db\n"
+        "sources:\n"
+        "  - {name: A, feed: 'https://example.org/a.xml', every: 30}\n"
+        "notify:\n"
+        "  webhooks:\n"
+        "    - {url: 'https://example.org/hook', secret: 'whsec_%%%not-base64'}\n"
+    )
+    result = watchtower("check", "--config", str(config))
+    assert result.returncode == 2
+    err = result.stderr
+    assert (
+        f"{config}:3: sources[0].every: 30 is a number without a unit "
+        "(expected a duration, e.g. 30s, 15m, 6h, 1d, 1h30m)"
+    ) in err
+    assert (
+        f"{config}:6: notify.webhooks[0].secret: starts with whsec_ but the rest is not "
+        "valid base64 (expected whsec_ followed by the base64 key, or a plain secret)"
+    ) in err
+    assert "%%%not-base64" not in err and "Traceback" not in err
+
+
 def test_check_accepts_the_shipped_configs() -> None:
     for name in ("watchtower.yaml", "watchtower.example.yaml"):
         env_ok = watchtower("check", "--config", str(ROOT / "config" / name))

@@ -14,6 +14,8 @@ Every key is documented in ``config/watchtower.example.yaml``; a test keeps the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import hashlib
 import importlib
@@ -44,6 +46,7 @@ from pydantic import (
 
 from watchtower.errors import ConfigError
 from watchtower.units import (
+    DURATION_EXAMPLES,
     UnitError,
     format_bytesize,
     format_duration,
@@ -171,7 +174,21 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _no_bare_number(value: object) -> None:
+    """A duration in the config file must name its unit: ``every: 30`` is ambiguous."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise UnitError(
+            value, f"is a number without a unit (expected a duration, {DURATION_EXAMPLES})"
+        )
+
+
+def _duration(value: object) -> timedelta:
+    _no_bare_number(value)
+    return parse_duration(value)
+
+
 def _duration_allowing_zero(value: object) -> timedelta:
+    _no_bare_number(value)
     return parse_duration(value, allow_zero=True)
 
 
@@ -185,8 +202,8 @@ def _none_is_empty(value: object, empty: Any) -> Any:
     return empty if value is None else value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-"""A timedelta written "20s", "30m", "6h", "1d", "1h30m" or as seconds; must be > 0."""
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A timedelta written "20s", "30m", "6h", "1d" or "1h30m"; > 0; a bare number is refused."""
 DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_allowing_zero)]
 """Like :data:`Duration` but 0 is allowed (e.g. ``service.jitter: 0s``)."""
 ByteSize = Annotated[int, BeforeValidator(parse_bytesize)]
@@ -367,6 +384,16 @@ class WebhookConfig(_Model):
     def _secret_given(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value():
             raise Invalid("is empty (expected a shared secret, e.g. ${WEBHOOK_SECRET})", echo=False)
+        secret = value.get_secret_value()
+        if secret.startswith("whsec_"):
+            try:
+                base64.b64decode(secret[len("whsec_") :], validate=True)
+            except (binascii.Error, ValueError):
+                raise Invalid(
+                    "starts with whsec_ but the rest is not valid base64 "
+                    "(expected whsec_ followed by the base64 key, or a plain secret)",
+                    echo=False,
+                ) from None
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.support import ROOT, shared_path
-from watchtower.dedupe import StoryIndex, same_story, signature, similarity
+from watchtower.dedupe import MinHashStoryIndex, same_story, signature, similarity
 
 WIRE_TITLE = "Freedonia sends 60 detained refugees back across the river, activists say"
 WIRE = (
@@ -69,7 +69,7 @@ def test_different_story_on_the_same_subject_stays_separate() -> None:
 
 
 def test_story_index_groups_outlets_and_separates_stories() -> None:
-    index = StoryIndex()
+    index = MinHashStoryIndex()
     assert index.find(signature(WIRE_TITLE, WIRE)) is None
     index.add(1, signature(WIRE_TITLE, WIRE))
     assert index.find(signature(OUTLET_TITLE, OUTLET)) == 1
@@ -83,7 +83,7 @@ def test_story_index_groups_outlets_and_separates_stories() -> None:
 
 
 def test_index_is_bounded_and_forgets_oldest_first() -> None:
-    index = StoryIndex(max_stories=3)
+    index = MinHashStoryIndex(max_stories=3)
     sigs = [
         signature(f"Story number {i}", f"unique words {i} " * 3 + f"token{i}") for i in range(5)
     ]
@@ -96,7 +96,7 @@ def test_index_is_bounded_and_forgets_oldest_first() -> None:
 def test_empty_and_garbage_signatures_are_harmless() -> None:
     assert signature("", "") == b""
     assert signature("   ", "!!! ...") == b""
-    index = StoryIndex()
+    index = MinHashStoryIndex()
     index.add(1, b"")
     index.add(2, b"\x00garbage")
     assert len(index) == 0

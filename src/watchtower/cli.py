@@ -58,10 +58,10 @@ def open_config(config_path: Path | None) -> Config:
 
 @contextmanager
 def open_store(config: Config) -> Iterator[Any]:
-    from watchtower.dedupe import StoryIndex
+    from watchtower.dedupe import MinHashStoryIndex
     from watchtower.store import Store
 
-    store = Store.open(config.store, story_index_factory=StoryIndex)
+    store = Store.open(config.store, story_index_factory=MinHashStoryIndex)
     try:
         yield store
     finally:

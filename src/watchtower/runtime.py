@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from watchtower.config import Config, SourceConfig
-from watchtower.dedupe import StoryIndex
+from watchtower.dedupe import MinHashStoryIndex
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
@@ -70,7 +70,7 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         config = self.config
         self.store = await asyncio.to_thread(
-            Store.open, config.store, story_index_factory=StoryIndex
+            Store.open, config.store, story_index_factory=MinHashStoryIndex
         )
         self._stack.callback(self.store.close)
         self._stack.callback(worker.shutdown_workers)

@@ -2,10 +2,10 @@
 
 Contract:
 
-* :meth:`Store.record_poll` writes a poll's new items, their stories, any new alerts and
-  their pending deliveries (the outbox) and the source's new fetch state in ONE
-  transaction. Items are unique per (source, guid) and alerts per story, so replaying a
-  poll stores nothing and sends nothing twice.
+* :meth:`Store.write_poll` writes a poll's plan (:mod:`watchtower.alerting`): new items,
+  their stories, any new alerts and their pending deliveries (the outbox) and the
+  source's new fetch state in ONE transaction. Items are unique per (source, guid) and
+  alerts per story, so replaying a poll stores nothing and sends nothing twice.
 * The outbox is claimed with a lease (:meth:`Store.claim_deliveries`): on PostgreSQL
   ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite a conditional UPDATE inside
   ``BEGIN IMMEDIATE``. A row is never handed to two claimers while its lease runs; a
@@ -13,20 +13,24 @@ Contract:
 * Every database failure is raised as :class:`watchtower.errors.StoreError` with a short
   message and no secrets.
 
-Methods are synchronous; call them from asyncio with ``asyncio.to_thread``. One call at a
-time per instance is the intended use, but concurrent calls are safe.
+The store is the single writer: every transaction takes its one lock (a re-entrant
+thread lock; :meth:`Store.writer` holds it across several calls). Methods are
+synchronous; from asyncio call them through :meth:`Store.run`, which also queues the
+callers of one event loop so they do not each hold a thread while they wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,16 +38,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
-from watchtower import models
+from watchtower import alerting, models
+from watchtower.alerting import KnownStory, PollPlan, StoryIndex
 from watchtower.errors import StoreError
 from watchtower.store import tables
-from watchtower.store.batch import PollWriter, new_message_id, stored_guids
 from watchtower.store.engine import make_engine, mask_url, migrate, store_error
+from watchtower.store.polls import PlanWriter, known_stories, new_message_id, stored_guids
 from watchtower.store.views import AlertView, DeliveryJob, SourceHealth, SourceLink
 
 __all__ = ["ExactStoryIndex", "Store", "StoryIndex", "new_message_id"]
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
 
 _T = SQLModel.metadata.tables
 SOURCE = _T[tables.Source.__tablename__]
@@ -58,19 +64,6 @@ SNAPSHOTS_KEPT = 10
 #: How many of the most recently seen stories the in-memory story index holds.
 STORY_INDEX_LIMIT = 20_000
 _ERROR_LIMIT = 1000
-
-
-class StoryIndex(Protocol):
-    """Finds the story an item belongs to from its near-duplicate signature.
-
-    ``find`` returns the id of a known story whose signature matches, else ``None``.
-    ``add`` registers a story. The store checks the returned story is still within the
-    story window and rebuilds the index from the ``story`` table after a rollback.
-    """
-
-    def find(self, signature: bytes) -> int | None: ...
-
-    def add(self, story_id: int, signature: bytes) -> None: ...
 
 
 class ExactStoryIndex:
@@ -163,7 +156,10 @@ class Store:
         self._secret = str(engine.url.password) if engine.url.password else None
         self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
         self._index: StoryIndex | None = None  # loaded when a poll first brings new items
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the single writer: every call takes it
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     def open(
@@ -205,9 +201,12 @@ class Store:
 
     @contextmanager
     def _tx(self, action: str) -> Iterator[Connection]:
-        """One transaction (BEGIN IMMEDIATE on SQLite); SQLAlchemy errors → StoreError."""
+        """One transaction (BEGIN IMMEDIATE on SQLite) under the writer lock.
+
+        SQLAlchemy errors are raised as ``StoreError``.
+        """
         try:
-            with self.engine.begin() as conn:
+            with self._lock, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise store_error(action, exc, secret=self._secret) from exc
@@ -224,6 +223,25 @@ class Store:
                 yield session
         except SQLAlchemyError as exc:
             raise store_error("session", exc, secret=self._secret) from exc
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the single-writer lock across several calls (read, decide, write)."""
+        with self._lock:
+            yield
+
+    async def run(self, fn: Callable[..., _R], *args: object, **kwargs: object) -> _R:
+        """Run ``fn`` (a store method, or a function making several calls) in a thread.
+
+        The async side of the single-writer rule: calls from one event loop wait their
+        turn here instead of each holding a thread while it waits for the lock.
+        """
+        loop = asyncio.get_running_loop()
+        lock = self._loop_locks.get(loop)
+        if lock is None:
+            lock = self._loop_locks[loop] = asyncio.Lock()
+        async with lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _insert(self, table: sa.Table) -> Any:
         if self._dialect == "postgresql":
@@ -368,6 +386,85 @@ class Store:
 
     # ------------------------------------------------------------------ polls
 
+    @property
+    def story_index_factory(self) -> Callable[[], StoryIndex]:
+        """Makes an empty story index; the poll's own stories are matched with one too."""
+        return self._index_factory
+
+    def unseen_entries(self, name: str, entries: Sequence[models.Entry]) -> list[models.Entry]:
+        """The entries of source ``name`` not stored yet, the first one of each guid."""
+        by_guid: dict[str, models.Entry] = {}
+        for entry in entries:
+            by_guid.setdefault(_safe(entry.guid), entry)
+        if not by_guid:
+            return []
+        with self._tx("looking up stored items") as conn:
+            source_id = int(self._source_row(conn, name).id)
+            stored = stored_guids(conn, source_id, list(by_guid))
+        return [entry for guid, entry in by_guid.items() if guid not in stored]
+
+    def known_stories(
+        self, signatures: Sequence[bytes], *, now: datetime, window: timedelta
+    ) -> dict[bytes, KnownStory]:
+        """Signature → the stored story the story index finds for it, seen within ``window``.
+
+        A story's signature matches by the index's rule (near-duplicate for the MinHash
+        index the daemon uses); an empty signature never matches.
+        """
+        if not any(signatures):
+            return {}
+        with self._lock:
+            try:
+                with self._tx("looking up stories") as conn:
+                    return known_stories(
+                        conn, self._story_index(conn), signatures, now=now, window=window
+                    )
+            except BaseException:
+                self._rebuild_index_after_rollback()
+                raise
+
+    def write_poll(
+        self,
+        name: str,
+        state: models.FetchState,
+        plan: PollPlan,
+        *,
+        now: datetime,
+        next_due_at: datetime | None = None,
+    ) -> models.PollOutcome:
+        """Write one successful poll of source ``name`` in ONE transaction.
+
+        ``plan`` (from :func:`watchtower.alerting.decide`) gives the new items, their
+        stories, the alerts and one pending delivery per alert and channel (due ``now``).
+        An item whose (source, guid) is stored already is skipped, with its alert; a story
+        that has an alert gets no second one. The source gets ``state`` (etag,
+        last_modified, page_hash: pass the current values again after a 304), a clean
+        health record and ``next_due_at``; a snapshot whose hash differs from the newest
+        is stored, keeping 10. Raises ``StoreError`` (nothing is written then).
+        """
+        with self._lock:
+            try:
+                with self._tx(f"storing a poll of {name!r}") as conn:
+                    source_id = int(self._source_row(conn, name).id)
+                    writer = PlanWriter(conn, self._insert, _safe, _safe_opt)
+                    outcome, created = writer.write(source_id, plan, now)
+                    self._update_source(conn, name, state, now, next_due_at)
+            except BaseException:
+                self._rebuild_index_after_rollback()
+                raise
+            if self._index is not None:
+                for story_id, signature in created:
+                    self._index.add(story_id, signature)
+        if outcome.new_items:
+            log.info(
+                "source %s: %d new items, %d new alerts, %d joined stories",
+                name,
+                outcome.new_items,
+                len(outcome.new_alerts),
+                outcome.joined_stories,
+            )
+        return outcome
+
     def record_poll(
         self,
         name: str,
@@ -380,58 +477,29 @@ class Store:
         next_due_at: datetime | None = None,
         story_window: timedelta = timedelta(days=3),
     ) -> models.PollOutcome:
-        """Store one successful poll of source ``name`` in ONE transaction.
+        """Store one successful poll of already scored entries, holding the writer lock.
 
-        1. Each entry is inserted unless (source, guid) is already stored; only new items
-           go on.
-        2. A new item joins the story the story index finds for its signature if that
-           story was seen within ``story_window``; otherwise it starts a story. An empty
-           signature always starts a story of its own.
-        3. If the item's score alerts at ``threshold`` (and it is not excluded) and its
-           story has no alert yet, an alert is created with one pending delivery per
-           distinct channel in ``channels(score)`` (due ``now``). A new item joining a
-           story that already has an alert counts in ``joined_stories``.
-        4. The source gets ``state`` (etag, last_modified, page_hash: pass the current
-           values again after a 304), a clean health record and ``next_due_at``; a
-           snapshot whose hash differs from the newest is stored, keeping 10.
-
-        Raises ``StoreError`` (nothing is written then).
+        The poll's last stages in one call: drop the entries already stored, find their
+        known stories within ``story_window``, plan with
+        :func:`watchtower.alerting.decide` (``threshold``, ``channels``) and
+        :meth:`write_poll` the plan. Raises ``StoreError``.
         """
+        by_guid: dict[str, models.ScoredEntry] = {}
+        for scored in entries:
+            by_guid.setdefault(_safe(scored.entry.guid), scored)
         with self._lock:
-            try:
-                with self._tx(f"storing a poll of {name!r}") as conn:
-                    source_id = int(self._source_row(conn, name).id)
-                    outcome = models.PollOutcome()
-                    if entries:
-                        writer = PollWriter(
-                            conn,
-                            self._story_index(conn),
-                            self._index_factory,
-                            self._insert,
-                            _safe,
-                            _safe_opt,
-                        )
-                        outcome = writer.write(
-                            source_id,
-                            entries,
-                            threshold=threshold,
-                            channels=channels,
-                            now=now,
-                            window=story_window,
-                        )
-                    self._update_source(conn, name, state, now, next_due_at)
-            except BaseException:
-                self._rebuild_index_after_rollback()
-                raise
-        if outcome.new_items:
-            log.info(
-                "source %s: %d new items, %d new alerts, %d joined stories",
-                name,
-                outcome.new_items,
-                len(outcome.new_alerts),
-                outcome.joined_stories,
+            unseen = self.unseen_entries(name, [s.entry for s in by_guid.values()])
+            fresh = [by_guid[_safe(entry.guid)] for entry in unseen]
+            known = self.known_stories([s.signature for s in fresh], now=now, window=story_window)
+            plan = alerting.decide(
+                fresh,
+                known,
+                threshold=threshold,
+                channels=channels,
+                now=now,
+                index_factory=self._index_factory,
             )
-        return outcome
+            return self.write_poll(name, state, plan, now=now, next_due_at=next_due_at)
 
     def _rebuild_index_after_rollback(self) -> None:
         self._index = None  # reloaded from the table by the next poll with new items

@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from watchtower import __version__
 from watchtower.config import Config, default_config_path, load_config
 from watchtower.errors import ConfigError, WatchtowerError
+from watchtower.report import format_alerts, format_baseline_row
+
+if TYPE_CHECKING:
+    from watchtower.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +47,13 @@ def fail(message: str, fix: str | None = None) -> NoReturn:
     sys.exit(2)
 
 
+def open_store(config: Config) -> AbstractContextManager[Store]:
+    """The configured store (see :func:`watchtower.runtime.open_store`)."""
+    from watchtower.runtime import open_store as _open
+
+    return _open(config)
+
+
 def open_config(config_path: Path | None) -> Config:
     path = config_path or default_config_path()
     try:
@@ -54,18 +65,6 @@ def open_config(config_path: Path | None) -> Config:
             f"{path}: configuration is invalid ({len(exc.problems)} problem(s))",
             "correct the lines above, then run `watchtower check` again",
         )
-
-
-@contextmanager
-def open_store(config: Config) -> Iterator[Any]:
-    from watchtower.dedupe import MinHashStoryIndex
-    from watchtower.store import Store
-
-    store = Store.open(config.store, story_index_factory=MinHashStoryIndex)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def setup_logging(config: Config | None = None, verbose: bool = False) -> None:
@@ -166,20 +165,7 @@ def baseline(config_path: Path | None, top: int, as_json: bool) -> None:
         if isinstance(rows, dict):
             rows = list(rows.items())
         for row in rows if isinstance(rows, list) else [rows]:
-            click.echo(f"  {_row(row)}")
-
-
-def _row(row: Any) -> str:
-    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], list):
-        return f"{row[0]}: " + ", ".join(str(alias) for alias in row[1])
-    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
-        return f"{row[1]:8.3f}  {row[0]}"
-    if isinstance(row, dict) and {"label", "weight"} <= row.keys():
-        rest = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("label", "weight"))
-        return f"{float(row['weight']):8.3f}  {row['label']}" + (f"  ({rest})" if rest else "")
-    if isinstance(row, dict):
-        return "  ".join(f"{k}={v}" for k, v in row.items())
-    return str(row)
+            click.echo(f"  {format_baseline_row(row)}")
 
 
 @cli.command()
@@ -234,20 +220,6 @@ def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
                 )
             return
         click.echo(format_alerts(store, limit))
-
-
-def format_alerts(store: Any, limit: int = 50) -> str:
-    """Alerts as text, newest first: score, title, outlets and the reasons."""
-    lines: list[str] = []
-    for alert in store.list_alerts(limit=limit):
-        lines.append(
-            f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
-            f"{alert.created_at:%Y-%m-%d %H:%M} UTC]"
-        )
-        for link in alert.sources:
-            lines.append(f"      {link.source}: {link.url or '(no link)'}")
-        lines.append(f"      why: {alert.explanation.summary()}")
-    return "\n".join(lines) if lines else "no alerts yet"
 
 
 @cli.group()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,16 @@ def baseline_cache_path(config: Config) -> Path:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(url.database).parent / "baseline-cache.json"
     return config.path.parent / "baseline-cache.json"
+
+
+@contextmanager
+def open_store(config: Config) -> Iterator[Store]:
+    """The configured store with the near-duplicate story index; closed on exit."""
+    store = Store.open(config.store, story_index_factory=MinHashStoryIndex)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def load_matcher(config: Config) -> Matcher:

@@ -142,7 +142,6 @@ class DeliveryWorker:
         email = notify.email
         self._immediate = email is not None and email.immediate_min_score is not None
         self._digest = email is not None and bool(email.digest)
-        self._store_lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._digest_failures = 0
         self._digest_next_try = 0.0
@@ -225,8 +224,7 @@ class DeliveryWorker:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._store_lock:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self._store.run(fn, *args, **kwargs)
 
     def _configured(self) -> list[str]:
         channels = list(self._webhooks)
@@ -389,8 +387,7 @@ class DeliveryWorker:
         if email is None or self._clock() < self._digest_next_try:
             return
         try:
-            async with self._store_lock:
-                sent = await resume_digests(self._store, email, now=self._now())
+            sent = await resume_digests(self._store, email, now=self._now())
         except DeliveryError as exc:
             self._digest_failures += 1
             delay = retry_delay(self._digest_failures, self._rng)

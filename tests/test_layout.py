@@ -15,7 +15,6 @@ NOT_SPLIT_YET = {
     "watchtower.config": 1040,
     "watchtower.fetch": 599,
     "watchtower.sources.page": 560,
-    "watchtower.store.repo": 863,
 }
 
 

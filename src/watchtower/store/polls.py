@@ -17,6 +17,7 @@ Everything runs on the caller's connection, inside its one transaction.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -25,9 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from watchtower import models
+from watchtower import alerting, models
 from watchtower.alerting import KnownStory, PollPlan, StoryIndex
 from watchtower.store import tables
+from watchtower.store.base import (
+    safe,
+    safe_opt,
+)
+from watchtower.store.sources import SourcesMixin
 
 ITEM = tables.Item.__table__  # type: ignore[attr-defined]
 STORY = tables.Story.__table__  # type: ignore[attr-defined]
@@ -270,6 +276,160 @@ class PlanWriter:
                 deliveries,
             )
         return [int(row.id) for row in created]
+
+
+log = logging.getLogger(__name__)
+#: How many of the most recently seen stories the in-memory story index holds.
+STORY_INDEX_LIMIT = 20_000
+
+
+class PollsMixin(SourcesMixin):
+    """Items and stories: a poll's reads (seen guids, known stories) and its one write."""
+
+    def unseen_guids(self, name: str, guids: Sequence[str]) -> set[str]:
+        """The guids among ``guids`` not yet stored for source ``name``.
+
+        Lets the pipeline score only new items; ``record_poll`` checks again itself.
+        """
+        with self._tx("looking up stored items") as conn:
+            source_id = int(self._source_row(conn, name).id)
+            stored = stored_guids(conn, source_id, [safe(g) for g in guids])
+        return {g for g in guids if safe(g) not in stored}
+
+    @property
+    def story_index_factory(self) -> Callable[[], StoryIndex]:
+        """Makes an empty story index; the poll's own stories are matched with one too."""
+        return self._index_factory
+
+    def _story_index(self, conn: Connection) -> StoryIndex:
+        """The index of recent stories, loaded on first use (inside the caller's
+        transaction): a cycle of unchanged sources (all 304) never pays for it.
+        """
+        if self._index is None:
+            index = self._index_factory()
+            rows = conn.execute(
+                sa.select(STORY.c.id, STORY.c.signature)
+                .where(sa.func.length(STORY.c.signature) > 0)
+                .order_by(STORY.c.last_seen_at.desc(), STORY.c.id.desc())
+                .limit(STORY_INDEX_LIMIT)
+            ).all()
+            for row in reversed(rows):
+                index.add(int(row.id), bytes(row.signature))
+            self._index = index
+        return self._index
+
+    def unseen_entries(self, name: str, entries: Sequence[models.Entry]) -> list[models.Entry]:
+        """The entries of source ``name`` not stored yet, the first one of each guid."""
+        by_guid: dict[str, models.Entry] = {}
+        for entry in entries:
+            by_guid.setdefault(safe(entry.guid), entry)
+        if not by_guid:
+            return []
+        with self._tx("looking up stored items") as conn:
+            source_id = int(self._source_row(conn, name).id)
+            stored = stored_guids(conn, source_id, list(by_guid))
+        return [entry for guid, entry in by_guid.items() if guid not in stored]
+
+    def known_stories(
+        self, signatures: Sequence[bytes], *, now: datetime, window: timedelta
+    ) -> dict[bytes, KnownStory]:
+        """Signature → the stored story the story index finds for it, seen within ``window``.
+
+        A story's signature matches by the index's rule (near-duplicate for the MinHash
+        index the daemon uses); an empty signature never matches.
+        """
+        if not any(signatures):
+            return {}
+        with self._lock:
+            try:
+                with self._tx("looking up stories") as conn:
+                    return known_stories(
+                        conn, self._story_index(conn), signatures, now=now, window=window
+                    )
+            except BaseException:
+                self._rebuild_index_after_rollback()
+                raise
+
+    def write_poll(
+        self,
+        name: str,
+        state: models.FetchState,
+        plan: PollPlan,
+        *,
+        now: datetime,
+        next_due_at: datetime | None = None,
+    ) -> models.PollOutcome:
+        """Write one successful poll of source ``name`` in ONE transaction.
+
+        ``plan`` (from :func:`watchtower.alerting.decide`) gives the new items, their
+        stories, the alerts and one pending delivery per alert and channel (due ``now``).
+        An item whose (source, guid) is stored already is skipped, with its alert; a story
+        that has an alert gets no second one. The source gets ``state`` (etag,
+        last_modified, page_hash: pass the current values again after a 304), a clean
+        health record and ``next_due_at``; a snapshot whose hash differs from the newest
+        is stored, keeping 10. Raises ``StoreError`` (nothing is written then).
+        """
+        with self._lock:
+            try:
+                with self._tx(f"storing a poll of {name!r}") as conn:
+                    source_id = int(self._source_row(conn, name).id)
+                    writer = PlanWriter(conn, self._insert, safe, safe_opt)
+                    outcome, created = writer.write(source_id, plan, now)
+                    self._update_source(conn, name, state, now, next_due_at)
+            except BaseException:
+                self._rebuild_index_after_rollback()
+                raise
+            if self._index is not None:
+                for story_id, signature in created:
+                    self._index.add(story_id, signature)
+        if outcome.new_items:
+            log.info(
+                "source %s: %d new items, %d new alerts, %d joined stories",
+                name,
+                outcome.new_items,
+                len(outcome.new_alerts),
+                outcome.joined_stories,
+            )
+        return outcome
+
+    def record_poll(
+        self,
+        name: str,
+        state: models.FetchState,
+        entries: Sequence[models.ScoredEntry],
+        *,
+        threshold: float,
+        channels: Callable[[float], Sequence[str]],
+        now: datetime,
+        next_due_at: datetime | None = None,
+        story_window: timedelta = timedelta(days=3),
+    ) -> models.PollOutcome:
+        """Store one successful poll of already scored entries, holding the writer lock.
+
+        The poll's last stages in one call: drop the entries already stored, find their
+        known stories within ``story_window``, plan with
+        :func:`watchtower.alerting.decide` (``threshold``, ``channels``) and
+        :meth:`write_poll` the plan. Raises ``StoreError``.
+        """
+        by_guid: dict[str, models.ScoredEntry] = {}
+        for scored in entries:
+            by_guid.setdefault(safe(scored.entry.guid), scored)
+        with self._lock:
+            unseen = self.unseen_entries(name, [s.entry for s in by_guid.values()])
+            fresh = [by_guid[safe(entry.guid)] for entry in unseen]
+            known = self.known_stories([s.signature for s in fresh], now=now, window=story_window)
+            plan = alerting.decide(
+                fresh,
+                known,
+                threshold=threshold,
+                channels=channels,
+                now=now,
+                index_factory=self._index_factory,
+            )
+            return self.write_poll(name, state, plan, now=now, next_due_at=next_due_at)
+
+    def _rebuild_index_after_rollback(self) -> None:
+        self._index = None  # reloaded from the table by the next poll with new items
 
 
 def new_message_id() -> str:

@@ -110,3 +110,28 @@ def test_no_module_over_500_lines() -> None:
         > NOT_SPLIT_YET.get(name, MAX_LINES)
     }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_only_the_store_runs_sql() -> None:
+    """Outside ``store/`` nothing imports SQLModel or SQLAlchemy (but its URL parser)
+    or opens a store session: the rest calls the store's named methods."""
+    offenders = []
+    for name, path in _modules().items():
+        if name.startswith("watchtower.store"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] == "sqlmodel" or (
+                    module.split(".")[0] == "sqlalchemy" and module != "sqlalchemy.engine"
+                ):
+                    offenders.append(f"{name} imports {module}")
+        if ".session()" in text:
+            offenders.append(f"{name} opens a store session")
+    assert not offenders, offenders

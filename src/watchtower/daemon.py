@@ -185,7 +185,7 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
-        counts = await asyncio.to_thread(self.runtime.store.counts)
+        counts = await self.runtime.store.run(self.runtime.store.counts)
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "
             "this run; %d deliveries pending, %d dead",

@@ -31,15 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import httpx
-import sqlalchemy as sa
-from sqlmodel import col, select
 
 from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
 from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
 from watchtower.notify.email import render_alert_email, send_message
 from watchtower.notify.webhook import post_webhook, webhook_payload
-from watchtower.store.tables import Delivery
 
 if TYPE_CHECKING:
     from watchtower.config import NotifyConfig, WebhookConfig
@@ -254,30 +251,16 @@ class DeliveryWorker:
         return sorted(jobs.values(), key=lambda j: j.id)
 
     def _release(self, ids: Sequence[int]) -> None:
-        with self._store.session() as session:
-            session.exec(
-                sa.update(Delivery)
-                .where(col(Delivery.id).in_(ids), col(Delivery.status) == "sending")
-                .values(status="pending", lease_until=None)
-            )
+        self._store.release_deliveries(ids)
 
     def _housekeeping(self, disabled: dict[str, str]) -> None:
         """Cancel what waits for disabled channels; warn once about unconfigured ones."""
         known = set(self._configured())
         if self._digest:
             known.add(DIGEST_CHANNEL)
-        with self._store.session() as session:
-            for channel in disabled:
-                session.exec(
-                    sa.update(Delivery)
-                    .where(col(Delivery.channel) == channel, col(Delivery.status) == "pending")
-                    .values(status="cancelled", last_error=f"{channel} is disabled")
-                )
-            rows = session.exec(
-                select(Delivery.channel, sa.func.count())
-                .where(col(Delivery.status) == "pending")
-                .group_by(Delivery.channel)
-            ).all()
+        for channel in disabled:
+            self._store.cancel_pending(channel, f"{channel} is disabled")
+        rows = self._store.pending_by_channel().items()
         for channel, count in rows:
             if channel in known or channel in disabled or channel in self._warned:
                 continue

@@ -113,13 +113,17 @@ class StoreBase:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A SQLModel ``Session`` inside one transaction: commit on success, else rollback.
+        """A SQLModel ``Session`` in one transaction under the writer lock, for inspection
+        (tests, one-off maintenance): the program itself calls the named methods.
 
-        Use ``session.exec(select(...))`` (SQLModel deprecates ``session.execute``).
-        SQLAlchemy errors are raised as ``StoreError``.
+        Commits on success, else rolls back. SQLAlchemy errors are raised as ``StoreError``.
         """
         try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            with (
+                self._lock,
+                Session(self.engine, expire_on_commit=False) as session,
+                session.begin(),
+            ):
                 yield session
         except SQLAlchemyError as exc:
             raise store_error("session", exc, secret=self._secret) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -196,3 +197,32 @@ class DeliveriesMixin(StoreBase):
                 )
             ).all()
         return {row.channel: row.reason or "" for row in rows}
+
+    def release_deliveries(self, ids: Sequence[int]) -> None:
+        """Put claimed (``sending``) deliveries among ``ids`` back to ``pending``."""
+        with self._tx("releasing deliveries") as conn:
+            conn.execute(
+                sa.update(DELIVERY)
+                .where(DELIVERY.c.id.in_(list(ids)), DELIVERY.c.status == "sending")
+                .values(status="pending", lease_until=None)
+            )
+
+    def cancel_pending(self, channel: str, reason: str) -> int:
+        """Cancel every pending delivery to ``channel`` with ``reason``; returns how many."""
+        with self._tx("cancelling deliveries") as conn:
+            result = conn.execute(
+                sa.update(DELIVERY)
+                .where(DELIVERY.c.channel == channel, DELIVERY.c.status == "pending")
+                .values(status="cancelled", last_error=clip(reason))
+            )
+            return int(result.rowcount or 0)
+
+    def pending_by_channel(self) -> dict[str, int]:
+        """How many deliveries are pending, per channel."""
+        with self._tx("counting pending deliveries") as conn:
+            rows = conn.execute(
+                sa.select(DELIVERY.c.channel, sa.func.count())
+                .where(DELIVERY.c.status == "pending")
+                .group_by(DELIVERY.c.channel)
+            ).all()
+        return {str(channel): int(count) for channel, count in rows}

@@ -32,6 +32,7 @@ from watchtower.alerting import StoryIndex
 from watchtower.store.alerts import AlertsMixin
 from watchtower.store.base import ExactStoryIndex
 from watchtower.store.deliveries import DeliveriesMixin
+from watchtower.store.digests import DigestsMixin
 from watchtower.store.engine import make_engine, mask_url, migrate
 from watchtower.store.feedback import FeedbackMixin
 from watchtower.store.polls import PollsMixin, new_message_id
@@ -42,7 +43,7 @@ __all__ = ["ExactStoryIndex", "Store", "StoryIndex", "new_message_id"]
 log = logging.getLogger(__name__)
 
 
-class Store(PollsMixin, SourcesMixin, AlertsMixin, DeliveriesMixin, FeedbackMixin):
+class Store(PollsMixin, SourcesMixin, AlertsMixin, DeliveriesMixin, DigestsMixin, FeedbackMixin):
     """Access to the Watchtower database. Create with :meth:`open`; close when done."""
 
     @classmethod

@@ -568,3 +568,28 @@ def test_bare_number_durations_are_refused(write, value: str) -> None:
         f"wt.yaml:2: sources[0].every: {value} is a number without a unit "
         "(expected a duration, e.g. 30s, 15m, 6h, 1d, 1h30m)",
     )
+
+
+def test_opml_files_are_read_once_at_load(
+    write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opml = pytest.importorskip("watchtower.sources.opml")
+    (tmp_path / "feeds.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline text="Daily NK" type="rss" xmlUrl="https://www.dailynk.com/english/feed/"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    reads: list[Path] = []
+    real = opml.read_opml
+
+    def counting(path: Path):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(opml, "read_opml", counting)
+    config = load_config(write("sources:\n  - {opml: feeds.opml, every: 2h}\n"))
+    assert len(reads) == 1
+    for _ in range(3):
+        assert [s.name for s in config.feed_and_page_sources()] == ["Daily NK"]
+    assert len(reads) == 1

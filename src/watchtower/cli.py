@@ -78,10 +78,25 @@ def setup_logging(config: Config | None = None, verbose: bool = False) -> None:
 
 
 def _secrets(config: Config) -> list[str]:
+    """Every secret the logs must never show: webhook secrets, the SMTP password and the
+    passwords inside the store, webhook and source URLs."""
+    from urllib.parse import unquote
+
+    from watchtower.masking import url_password
+
     secrets = [w.secret.get_secret_value() for w in config.notify.webhooks]
     email = config.notify.email
     if email is not None and email.smtp.password is not None:
         secrets.append(email.smtp.password.get_secret_value())
+    urls = [config.store, *(w.url for w in config.notify.webhooks)]
+    try:
+        urls += [s.url for s in config.feed_and_page_sources(include_disabled=True)]
+    except WatchtowerError:
+        urls += [s.url for s in config.sources if s.kind != "opml"]
+    for url in urls:
+        password = url_password(url)
+        if password:
+            secrets += [password, unquote(password)]
     return [s for s in secrets if s]
 
 

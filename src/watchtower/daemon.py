@@ -27,6 +27,7 @@ from pathlib import Path
 from watchtower import metrics
 from watchtower.config import Config, load_config
 from watchtower.errors import ConfigError
+from watchtower.masking import mask_url
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
 from watchtower.systemd import Notifier
@@ -224,9 +225,4 @@ async def _guard(name: str, work: Callable[[], Awaitable[object]]) -> object:
 
 def _safe_store(url: str) -> str:
     """The store URL with any password masked."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL was already refused by config validation
-        return "<store>"
+    return mask_url(url)

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from watchtower.masking import mask_url, public_url
 from watchtower.units import (
     DURATION_EXAMPLES,
     UnitError,
@@ -193,7 +194,6 @@ class _Model(BaseModel):
 _DB_URL = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9_+.-]*)://(?P<rest>[^?]*)(?P<query>\?.*)?", re.S
 )
-_DB_PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]*:)[^/]*@")
 
 
 def _store_url(value: str, info: ValidationInfo) -> str:
@@ -225,16 +225,11 @@ def _store_url(value: str, info: ValidationInfo) -> str:
 
 def _masked_store(store: str) -> str:
     """The store URL with any password replaced by ``***``."""
-    return _DB_PASSWORD.sub(r"\g<head>***@", store)
+    return mask_url(store)
 
 
 def _public_url(url: str) -> str:
-    """scheme://host[:port]/path, without credentials or query (they may hold tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    query = "?…" if parts.query else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
+    return public_url(url)
 
 
 def _duplicate_names(sources: object) -> list[tuple[Loc, str]]:

@@ -56,6 +56,7 @@ from watchtower.config.summary import (
     _source_lines,
     _webhook_lines,
 )
+from watchtower.masking import mask_url
 from watchtower.units import (
     format_duration,
 )
@@ -467,7 +468,8 @@ def _expand_opml(group: SourceConfig, seen: set[str], names: set[str]) -> Iterat
         if url in seen:
             continue
         try:
-            name = _unique_name(" ".join(str(feed.title or "").split()) or feed.url, names)
+            title = " ".join(str(feed.title or "").split()) or feed.url
+            name = _unique_name(mask_url(title), names)  # a title may be the bare URL
             source = SourceConfig(
                 name=name, feed=feed.url, every=group.every, enabled=group.enabled
             )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from watchtower.masking import public_url
 from watchtower.units import (
     format_bytesize,
     format_duration,
@@ -21,15 +21,6 @@ def _seed_count(folder: Path) -> str:
         return "MISSING"
     count = sum(p.is_file() and p.suffix.lower() in SEED_SUFFIXES for p in folder.iterdir())
     return f"{count} seed files"
-
-
-def _public_url(url: str) -> str:
-    """scheme://host[:port]/path, without credentials or query (they may hold tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    query = "?…" if parts.query else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
 
 
 def _fetch_line(fetch: Any) -> str:
@@ -53,7 +44,7 @@ def _source_lines(sources: list[Any]) -> list[str]:
         f"{disabled} disabled)"
     ]
     for source in sources:
-        where = _public_url(source.url) if source.kind != "opml" else str(source.opml)
+        where = public_url(source.url) if source.kind != "opml" else str(source.opml)
         state = "" if source.enabled else " (disabled)"
         lines.append(
             f"  - {source.label}: {source.kind} every {format_duration(source.every)} "
@@ -66,7 +57,7 @@ def _webhook_lines(hooks: list[Any]) -> list[str]:
     if not hooks:
         return ["webhooks: none"]
     return [f"webhooks: {len(hooks)}"] + [
-        f"  - {hook.key}: {_public_url(hook.url)} for scores ≥ {hook.min_score:g}" for hook in hooks
+        f"  - {hook.key}: {public_url(hook.url)} for scores ≥ {hook.min_score:g}" for hook in hooks
     ]
 
 

@@ -194,7 +194,7 @@ def test_entries_and_titles_are_capped() -> None:
 
 
 def test_large_internal_entity_is_not_expanded() -> None:
-    """PITFALLS 2: one large entity repeated thousands of times must not expand."""
+    """One large entity repeated thousands of times must not expand."""
     decl = b'<!DOCTYPE rss [<!ENTITY big "' + b"A" * 20_000 + b'">]>'
     refs = b"&big;" * 3000
     body = decl + b'<rss version="2.0"><channel><item><title>' + refs + b"</title>"

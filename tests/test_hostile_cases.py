@@ -132,7 +132,7 @@ def test_billion_laughs(srv: LoopbackHTTP) -> None:
 
 
 def test_large_internal_entity_repeated_thousands_of_times(srv: LoopbackHTTP) -> None:
-    """PITFALLS 2: a 56 kB feed whose entity expands to a 100 MB title."""
+    """A 56 kB feed whose entity expands to a 100 MB title."""
     body = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY big "' + b"A" * 50_000 + b'">]>'
     body += RSS_HEAD[RSS_HEAD.index(b"<rss") :] + b"<item><title>" + b"&big;" * 2000
     body += b"</title><link>https://e.example/big</link></item>" + RSS_TAIL

@@ -9,7 +9,7 @@ Lifecycle:
 * SIGHUP: reload the config; sources added, removed or changed are rescheduled; an
   invalid config is refused with its ``file:line`` problems and the old one keeps going.
 
-APScheduler's own shutdown cancels coroutine jobs (PITFALLS 14), so every job runs its
+APScheduler's own shutdown cancels coroutine jobs instead of waiting for them, so every job runs its
 work in a task of ours, shielded from that cancellation and drained here.
 """
 
@@ -99,7 +99,7 @@ class Daemon:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            # APScheduler cancels its job wrappers at shutdown (PITFALLS 14); the work
+            # APScheduler cancels its job wrappers at shutdown; the work
             # itself goes on in ``task`` and is drained by _shutdown within the bound.
             return
 

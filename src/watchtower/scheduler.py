@@ -2,9 +2,11 @@
 
 Jobs are rebuilt from the config at every start and reload with fixed ids
 (``poll:<source>``, ``deliver``, ``digest``, ``health``), so no job store is shared or
-persisted (PITFALLS 15); "last polled / next due" lives in our own tables. Every job
+persisted (an APScheduler 3 job store must not be shared by processes); "last polled /
+next due" lives in our own tables. Every job
 coalesces, runs one instance at a time, has a misfire grace close to its interval and a
-jitter (PITFALLS 13), and runs on the event loop's own executor (PITFALLS 12).
+jitter (the default one-second grace silently drops runs on a busy loop),
+and runs on the event loop's own executor (coroutine jobs never go to a thread pool).
 """
 
 from __future__ import annotations

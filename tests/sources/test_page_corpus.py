@@ -10,7 +10,7 @@ compared with the article readability expects (``expected.html``):
 * the pages that mention North Korea only in navigation, sidebars, "recommended" boxes
   or country pickers never carry the mention into the watched text.
 
-Run ``.venv/bin/python -m tests.test_page_corpus`` to print the distribution.
+Run ``.venv/bin/python -m tests.sources.test_page_corpus`` to print the distribution.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from watchtower.config import Config, load_config, unwrap_type, yaml_keys
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "watchtower.example.yaml"
 DEFAULT = ROOT / "config" / "watchtower.yaml"
 

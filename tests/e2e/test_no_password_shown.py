@@ -13,8 +13,8 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from tests.e2e.test_e2e_run_once import RELEVANT, rss
 from tests.support import ROOT, LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import RELEVANT, rss
 from watchtower import metrics
 from watchtower.config import load_config
 from watchtower.masking import mask_url

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_e2e_run_once import IRRELEVANT, RELEVANT, rss
 from tests.support import ROOT, LoopbackHTTP, Request, Response, shipped_baseline_yaml, trickle
-from tests.test_e2e_run_once import IRRELEVANT, RELEVANT, rss
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
 

@@ -18,8 +18,8 @@ from typing import Any
 import brotli
 import pytest
 
+from tests.sources.test_hostile_corpus import PeakRSS
 from tests.support import LoopbackHTTP, Response, shared_path, trickle
-from tests.test_hostile_corpus import PeakRSS
 from watchtower.errors import (
     AddressRefused,
     BodyTooLarge,

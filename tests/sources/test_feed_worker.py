@@ -63,7 +63,7 @@ def test_parsers() -> Iterator[None]:
     set_worker_count(2)
     saved = dict(PARSERS)
     for name in ("sleepy", "hungry", "crashing", "buggy", "refusing", "pid"):
-        register_parser(name, f"tests.test_feed_worker:{name}_parser")
+        register_parser(name, f"tests.sources.test_feed_worker:{name}_parser")
     yield
     set_worker_count(DEFAULT_WORKERS)
     PARSERS.clear()

@@ -11,8 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support import ROOT, LoopbackHTTP, Request, Response
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     SECRET,
     FakeClock,
     add_alerts,
@@ -23,11 +22,12 @@ from tests.test_notify_support import (
     scored,
     webhook,
 )
+from tests.support import ROOT, LoopbackHTTP, Request, Response
 from watchtower.notify.outbox import DeliveryStats, DeliveryWorker
 
 CHILD = """
 import asyncio, sys
-from tests.test_notify_support import notify_config, webhook
+from tests.notify.test_notify_support import notify_config, webhook
 from watchtower.notify.outbox import DeliveryWorker
 from watchtower.store import Store
 

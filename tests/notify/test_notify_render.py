@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.test_notify_support import NOW, email_config
+from tests.notify.test_notify_support import NOW, email_config
 from watchtower.models import Explanation, Match
 from watchtower.notify.digest import digest_period, period_label, render_digest
 from watchtower.notify.email import render_alert_email

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     NOW,
     FakeClock,
     SMTPServer,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from tests.notify.test_notify_support import NOW, SECRET, BadSignature, reference_verify, webhook
 from tests.support import LoopbackHTTP, Request, Response
-from tests.test_notify_support import NOW, SECRET, BadSignature, reference_verify, webhook
 from watchtower.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from watchtower.models import Explanation, Match
 from watchtower.notify.webhook import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.e2e.test_e2e_run_once import RELEVANT, rss, watchtower
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import RELEVANT, rss, watchtower
 
 PARAGRAPH = (
     "The Special Rapporteur on the situation of human rights in the Democratic People's "

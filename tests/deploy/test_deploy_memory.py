@@ -5,7 +5,7 @@ PROT_WRITE and PROT_EXEC and any ``mprotect``/``pkey_mprotect`` adding PROT_EXEC
 test installs the same filter in a child Python (x86-64 Linux only), proves it bites,
 then imports and exercises every compiled dependency the service uses. A dependency
 that needs a JIT or executable stack would fail here instead of on a user's server.
-tests/test_deploy_demo.py runs the whole pipeline (``watchtower demo``) under the same
+tests/deploy/test_deploy_demo.py runs the whole pipeline (``watchtower demo``) under the same
 filter.
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_matcher_scoring import ENTITIES, SEED_A, SEED_B, TERMS, make_seeds
+from tests.matching.test_matcher_scoring import ENTITIES, SEED_A, SEED_B, TERMS, make_seeds
 from watchtower import baseline as baseline_mod
 from watchtower.baseline import Baseline, build_baseline, load_baseline
 from watchtower.config import BaselineConfig

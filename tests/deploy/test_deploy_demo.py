@@ -15,8 +15,8 @@ import feedparser
 import pytest
 from ruamel.yaml import YAML
 
+from tests.deploy.test_deploy_memory import FILTER, WX_FILTER_WORKS_HERE
 from tests.support import ROOT
-from tests.test_deploy_memory import FILTER, WX_FILTER_WORKS_HERE
 from watchtower import demo
 
 WIRE_TITLES = (

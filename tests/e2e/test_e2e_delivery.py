@@ -8,9 +8,9 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+from tests.e2e.test_e2e_run_once import IRRELEVANT, RELEVANT, rss, watchtower
+from tests.notify.test_notify_support import SECRET, SMTPServer, reference_verify, smtp_server
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import IRRELEVANT, RELEVANT, rss, watchtower
-from tests.test_notify_support import SECRET, SMTPServer, reference_verify, smtp_server
 
 __all__ = ["smtp_server"]
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.e2e.test_e2e_run_once import RELEVANT, rss
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import RELEVANT, rss
 from watchtower.config import Config, load_config
 from watchtower.pipeline import backoff
 from watchtower.runtime import Runtime

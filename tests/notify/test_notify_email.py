@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_notify_support import SMTPServer, email_config, free_port, smtp_server
+from tests.notify.test_notify_support import SMTPServer, email_config, free_port, smtp_server
 from watchtower.errors import DeliveryError, PermanentDeliveryError
 from watchtower.notify.digest import render_digest
 from watchtower.notify.email import send_message

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.test_dedupe_stories import (
+from tests.dedupe.test_dedupe_stories import (
     OTHER,
     OTHER_TITLE,
     OUTLET,
@@ -18,7 +18,7 @@ from tests.test_dedupe_stories import (
     WIRE,
     WIRE_TITLE,
 )
-from tests.test_store_repo import NOW, SOURCES, poll, scored
+from tests.store.test_store_repo import NOW, SOURCES, poll, scored
 from watchtower.dedupe import MinHashStoryIndex, signature
 from watchtower.store import Store
 

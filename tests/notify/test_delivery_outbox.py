@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support import LoopbackHTTP, Request, Response
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     SECRET,
     FakeClock,
     SMTPServer,
@@ -26,6 +25,7 @@ from tests.test_notify_support import (
     smtp_server,
     webhook,
 )
+from tests.support import LoopbackHTTP, Request, Response
 from watchtower.config import NotifyConfig
 from watchtower.notify.outbox import DeliveryStats, DeliveryWorker, channels_for, retry_delay
 from watchtower.store import Store

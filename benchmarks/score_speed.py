@@ -53,7 +53,7 @@ def main() -> int:
 
     from watchtower.baseline import build_baseline
     from watchtower.config import load_config
-    from watchtower.dedupe import StoryIndex, signature
+    from watchtower.dedupe import MinHashStoryIndex, signature
     from watchtower.matcher import Matcher
 
     cfg = load_config(args.config)
@@ -75,7 +75,7 @@ def main() -> int:
         sigs[:] = [signature(title, text) for title, text in items]
 
     def index_all() -> None:
-        index = StoryIndex()
+        index = MinHashStoryIndex()
         for i, sig in enumerate(sigs):
             if index.find(sig) is None:
                 index.add(i, sig)

@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from watchtower import __version__
 from watchtower.config import Config, default_config_path, load_config
 from watchtower.errors import ConfigError, WatchtowerError
+from watchtower.report import format_alerts, format_baseline_row
+
+if TYPE_CHECKING:
+    from watchtower.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +47,13 @@ def fail(message: str, fix: str | None = None) -> NoReturn:
     sys.exit(2)
 
 
+def open_store(config: Config) -> AbstractContextManager[Store]:
+    """The configured store (see :func:`watchtower.runtime.open_store`)."""
+    from watchtower.runtime import open_store as _open
+
+    return _open(config)
+
+
 def open_config(config_path: Path | None) -> Config:
     path = config_path or default_config_path()
     try:
@@ -56,18 +67,6 @@ def open_config(config_path: Path | None) -> Config:
         )
 
 
-@contextmanager
-def open_store(config: Config) -> Iterator[Any]:
-    from watchtower.dedupe import StoryIndex
-    from watchtower.store import Store
-
-    store = Store.open(config.store, story_index_factory=StoryIndex)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 def setup_logging(config: Config | None = None, verbose: bool = False) -> None:
     from watchtower.logs import redact
     from watchtower.logs import setup_logging as _setup
@@ -79,10 +78,25 @@ def setup_logging(config: Config | None = None, verbose: bool = False) -> None:
 
 
 def _secrets(config: Config) -> list[str]:
+    """Every secret the logs must never show: webhook secrets, the SMTP password and the
+    passwords inside the store, webhook and source URLs."""
+    from urllib.parse import unquote
+
+    from watchtower.masking import url_password
+
     secrets = [w.secret.get_secret_value() for w in config.notify.webhooks]
     email = config.notify.email
     if email is not None and email.smtp.password is not None:
         secrets.append(email.smtp.password.get_secret_value())
+    urls = [config.store, *(w.url for w in config.notify.webhooks)]
+    try:
+        urls += [s.url for s in config.feed_and_page_sources(include_disabled=True)]
+    except WatchtowerError:
+        urls += [s.url for s in config.sources if s.kind != "opml"]
+    for url in urls:
+        password = url_password(url)
+        if password:
+            secrets += [password, unquote(password)]
     return [s for s in secrets if s]
 
 
@@ -166,20 +180,7 @@ def baseline(config_path: Path | None, top: int, as_json: bool) -> None:
         if isinstance(rows, dict):
             rows = list(rows.items())
         for row in rows if isinstance(rows, list) else [rows]:
-            click.echo(f"  {_row(row)}")
-
-
-def _row(row: Any) -> str:
-    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], list):
-        return f"{row[0]}: " + ", ".join(str(alias) for alias in row[1])
-    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
-        return f"{row[1]:8.3f}  {row[0]}"
-    if isinstance(row, dict) and {"label", "weight"} <= row.keys():
-        rest = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("label", "weight"))
-        return f"{float(row['weight']):8.3f}  {row['label']}" + (f"  ({rest})" if rest else "")
-    if isinstance(row, dict):
-        return "  ".join(f"{k}={v}" for k, v in row.items())
-    return str(row)
+            click.echo(f"  {format_baseline_row(row)}")
 
 
 @cli.command()
@@ -234,20 +235,6 @@ def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
                 )
             return
         click.echo(format_alerts(store, limit))
-
-
-def format_alerts(store: Any, limit: int = 50) -> str:
-    """Alerts as text, newest first: score, title, outlets and the reasons."""
-    lines: list[str] = []
-    for alert in store.list_alerts(limit=limit):
-        lines.append(
-            f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
-            f"{alert.created_at:%Y-%m-%d %H:%M} UTC]"
-        )
-        for link in alert.sources:
-            lines.append(f"      {link.source}: {link.url or '(no link)'}")
-        lines.append(f"      why: {alert.explanation.summary()}")
-    return "\n".join(lines) if lines else "no alerts yet"
 
 
 @cli.group()

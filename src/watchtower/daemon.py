@@ -9,7 +9,7 @@ Lifecycle:
 * SIGHUP: reload the config; sources added, removed or changed are rescheduled; an
   invalid config is refused with its ``file:line`` problems and the old one keeps going.
 
-APScheduler's own shutdown cancels coroutine jobs (PITFALLS 14), so every job runs its
+APScheduler's own shutdown cancels coroutine jobs instead of waiting for them, so every job runs its
 work in a task of ours, shielded from that cancellation and drained here.
 """
 
@@ -27,6 +27,7 @@ from pathlib import Path
 from watchtower import metrics
 from watchtower.config import Config, load_config
 from watchtower.errors import ConfigError
+from watchtower.masking import mask_url
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
 from watchtower.systemd import Notifier
@@ -98,7 +99,7 @@ class Daemon:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            # APScheduler cancels its job wrappers at shutdown (PITFALLS 14); the work
+            # APScheduler cancels its job wrappers at shutdown; the work
             # itself goes on in ``task`` and is drained by _shutdown within the bound.
             return
 
@@ -185,7 +186,7 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
-        counts = await asyncio.to_thread(self.runtime.store.counts)
+        counts = await self.runtime.store.run(self.runtime.store.counts)
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "
             "this run; %d deliveries pending, %d dead",
@@ -224,9 +225,4 @@ async def _guard(name: str, work: Callable[[], Awaitable[object]]) -> object:
 
 def _safe_store(url: str) -> str:
     """The store URL with any password masked."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL was already refused by config validation
-        return "<store>"
+    return mask_url(url)

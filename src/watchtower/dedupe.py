@@ -7,7 +7,7 @@ positions with equal minimum hashes. The same wire story reworded slightly share
 of its shingles (Jaccard well above 0.3); two different stories on the same subject share
 only stock phrases ("the UN special rapporteur on North Korea", Jaccard below 0.1).
 
-:class:`StoryIndex` finds a known story for a signature in constant time with LSH
+:class:`MinHashStoryIndex` finds a known story for a signature in constant time with LSH
 banding (32 bands of 2 hashes: a pair with Jaccard 0.3 becomes a candidate with
 probability 0.95), then confirms each candidate by its estimated Jaccard similarity,
 or by containment when one item is a shortened copy of the other (a feed summary of a
@@ -124,7 +124,7 @@ def _same(ua: tuple[int, tuple[int, ...]], ub: tuple[int, tuple[int, ...]]) -> t
     return False, j
 
 
-class StoryIndex:
+class MinHashStoryIndex:
     """In-memory index of open stories by signature (what the store calls in its
     transaction). ``find`` returns the id of the most similar known story that is a
     near-duplicate of ``signature``, else ``None``; ``add`` registers (or re-points) a

@@ -59,10 +59,10 @@ def run_demo(out: TextIO, *, workdir: Path | None = None) -> int:
 
 
 def _run(out: TextIO, workdir: Path, *, kept: bool) -> int:
-    from watchtower.cli import format_alerts, open_store
     from watchtower.config import load_config
     from watchtower.notify.digest import send_digest
-    from watchtower.runtime import run_once
+    from watchtower.report import format_alerts
+    from watchtower.runtime import open_store, run_once
 
     copy_seeds(workdir / "seeds")
     with serve_feeds() as base_url:

@@ -3,12 +3,13 @@
 :class:`Fetcher` wraps one ``httpx.AsyncClient`` and enforces, for every request:
 
 * a **total deadline** (``asyncio.timeout``) over connect, redirects and body, not a
-  per-read timeout (PITFALLS 7); waiting for a per-host slot does not count;
+  per-read timeout (httpx's own timeouts are per read); waiting for a per-host slot
+  does not count;
 * a **body cap on the decompressed size**: the raw stream is read with
   ``aiter_raw()`` and inflated by a bounded ``zlib`` decompressor; only identity, gzip
-  and deflate are accepted (``Accept-Encoding: gzip, deflate``) (PITFALLS 8);
+  and deflate are accepted (``Accept-Encoding: gzip, deflate``), inflated up to the cap;
 * **redirects followed here**, at most ``max_redirects`` hops, loops detected, each
-  hop's scheme checked (http/https only) (PITFALLS 9);
+  hop's scheme checked (http/https only) and address checked;
 * the **address policy** of :mod:`watchtower.netpolicy`, applied by a network backend
   at connect time to the resolved addresses, so neither a redirect nor DNS rebinding
   can reach loopback, private, link-local or other non-public addresses. The
@@ -16,8 +17,8 @@
   header still use the URL's host name. Environment proxies are ignored (they would
   bypass the policy);
 * **politeness**: at most ``per_host_connections`` requests in flight per host and at
-  least ``per_host_interval`` seconds between request starts to one host (PITFALLS 10);
-* **conditional GET** from the caller's ETag / Last-Modified (PITFALLS 11), and a
+  least ``per_host_interval`` seconds between request starts to one host;
+* **conditional GET** from the caller's ETag / Last-Modified, and a
   ``User-Agent: Watchtower/<version> (+<contact>)``.
 
 Every failure is a :class:`watchtower.errors.FetchError` subclass whose ``reason`` is
@@ -29,10 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
-import ipaddress
 import logging
-import socket
 import ssl
 import time
 import zlib
@@ -44,7 +42,6 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from watchtower import __version__
@@ -58,6 +55,8 @@ from watchtower.errors import (
 )
 from watchtower.models import FetchResult
 from watchtower.netpolicy import AddressPolicy, check_scheme
+from watchtower.transport import GuardedTransport, one_line
+from watchtower.units import human_seconds, human_size
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ FEED_ACCEPT = (
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_RETRY_AFTER = 7 * 24 * 3600.0
-_MB = 1024 * 1024
 
 
 class FetchSettings(Protocol):
@@ -81,131 +79,6 @@ class FetchSettings(Protocol):
     max_redirects: int
     per_host_connections: int
     per_host_interval: timedelta
-
-
-def human_size(n: int) -> str:
-    """``10485760`` → ``10 MB``, ``10000000`` → ``10 MB``, ``2048`` → ``2 kB``."""
-    for unit, sizes in (("GB", (1024**3, 10**9)), ("MB", (_MB, 10**6)), ("kB", (1024, 10**3))):
-        for size in sizes:
-            if n >= size and n % size == 0:
-                return f"{n // size} {unit}"
-    if n >= 10**6:
-        return f"{n / 10**6:.1f} MB"
-    return f"{n} bytes"
-
-
-def human_seconds(seconds: float) -> str:
-    """``20.0`` → ``20 s``, ``0.5`` → ``0.5 s``."""
-    return f"{seconds:.3g} s"
-
-
-def _short(text: object, limit: int = 120) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-# --------------------------------------------------------------------------- transport
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that resolves, checks, then connects to the IP.
-
-    Every address the host name resolves to is checked against ``policy``; refused
-    ones are skipped, and if none is left :class:`AddressRefused` is raised. The TCP
-    connection is made to the checked IP itself, so a second DNS answer (rebinding)
-    is never used.
-    """
-
-    def __init__(self, policy: AddressPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            pass
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise FetchError(f"cannot resolve host {_short(host, 60)}") from exc
-        addresses: list[str] = []
-        for info in infos:
-            ip = str(info[4][0])
-            if ip not in addresses:
-                addresses.append(ip)
-        return addresses
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._resolve(host, port)
-        allowed = [ip for ip in addresses if self._policy.refusal(ip, port) is None]
-        if not allowed:
-            reason = self._policy.refusal(addresses[0], port) if addresses else None
-            raise AddressRefused(reason or f"no address for host {_short(host, 60)}")
-        last: Exception | None = None
-        for ip in allowed:
-            try:
-                return await self._inner.connect_tcp(
-                    ip,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise AddressRefused("unix sockets refused")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context, built once (loading the CA bundle takes ~0.2 s)."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose connections go through :class:`GuardedBackend`."""
-
-    def __init__(
-        self,
-        policy: AddressPolicy,
-        *,
-        max_connections: int = 100,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        super().__init__(trust_env=False, retries=0)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or _ssl_context(),
-            max_connections=max_connections,
-            max_keepalive_connections=min(20, max_connections),
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=GuardedBackend(policy),
-        )
 
 
 # --------------------------------------------------------------------------- body
@@ -284,7 +157,7 @@ def _content_coding(headers: httpx.Headers) -> str | None:
         return None
     if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
         return codings[0]
-    raise FetchError(f"unsupported content encoding {_short(raw, 40)}")
+    raise FetchError(f"unsupported content encoding {one_line(raw, 40)}")
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -505,7 +378,7 @@ class Fetcher:
             raise FetchError("invalid URL", url=origin) from exc
         except httpx.HTTPError as exc:
             raise FetchError(
-                f"connection failed: {_short(exc) or type(exc).__name__}", url=origin
+                f"connection failed: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
         try:
             return await self._answer(response, url, origin)
@@ -564,7 +437,7 @@ class Fetcher:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
         except httpx.HTTPError as exc:
             raise FetchError(
-                f"connection broken: {_short(exc) or type(exc).__name__}", url=origin
+                f"connection broken: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
         return inflater.body()
 

@@ -23,7 +23,9 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
+
+from watchtower.masking import url_password
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +116,7 @@ def redact(*secrets: str | _Secret | None) -> None:
 
 def redact_url(url: str | None) -> None:
     """Register the password inside a URL (e.g. the store's ``postgresql://u:pw@host/db``)."""
-    if not url:
-        return
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return
+    password = url_password(url)
     if password:
         redact(password, unquote(password))
 

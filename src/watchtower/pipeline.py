@@ -1,8 +1,16 @@
-"""Poll one source end to end: fetch → parse → score → store (one transaction).
+"""Poll one source end to end, as a list of stages, each owned by one module:
 
-A failure at any stage is recorded on the source with a short reason and a back-off;
-it never reaches the other sources. The store is the only shared state and is called
-one operation at a time from a thread (it is synchronous and the only writer).
+1. fetch                      ``fetch`` (conditional GET)        → FetchResult
+2. parse                      ``sources.dispatch`` (worker)      → [Entry], new fetch state
+3. drop already-seen items    ``Store.unseen_entries``           → new [Entry]
+4. score                      ``scoring`` (worker)               → [ScoredEntry]
+5. assign stories             ``Store.known_stories``            → known stories
+6. decide alerts, deliveries  ``alerting.decide``                → PollPlan
+7. write the plan             ``Store.write_poll``, ONE transaction with the fetch state
+
+Stages 5 to 7 run while holding the store's writer lock, so no other poll's stories
+slip in between the read and the write. A fetch or parse failure is recorded on the
+source with a short reason and a back-off; it never reaches the other sources.
 """
 
 from __future__ import annotations
@@ -16,16 +24,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
-from watchtower import metrics
+from watchtower import alerting, metrics, scoring
 from watchtower.config import Config, SourceConfig
-from watchtower.dedupe import signature
 from watchtower.errors import FetchError, HTTPStatusError, ParseError, WatchtowerError
 from watchtower.models import (
     Entry,
     FetchResult,
     FetchState,
     PollOutcome,
-    Score,
     ScoredEntry,
     SourceState,
 )
@@ -39,10 +45,7 @@ T = TypeVar("T")
 PollStatus = Literal["ok", "not-modified", "error", "skipped"]
 
 
-class Scorer(Protocol):
-    """Anything that scores a title and body in [0, 1] with an explanation."""
-
-    def score(self, title: str, text: str) -> Score: ...
+Scorer = scoring.Scorer
 
 
 class FetchClient(Protocol):
@@ -76,7 +79,6 @@ class _Limits:
 class Parsed:
     entries: list[Entry]
     state: FetchState
-    scored: list[ScoredEntry] | None = None  # set when the worker scored them already
 
 
 class Pipeline:
@@ -98,7 +100,6 @@ class Pipeline:
         self.fetcher = fetcher
         self.channels = channels
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._store_lock = asyncio.Lock()
         # Source states, read once in bulk and kept current after each write: this
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
@@ -111,12 +112,11 @@ class Pipeline:
     @scorer.setter
     def scorer(self, scorer: Scorer) -> None:
         self._scorer = scorer
-        self._scorer_ref = dispatch.ScorerRef.of(scorer)
+        self._scorer_ref = scoring.ScorerRef.of(scorer)
 
     async def call_store(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """Run one store operation in a thread, one at a time (single writer)."""
-        async with self._store_lock:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run one store operation through the store's single-writer queue."""
+        return await self.store.run(fn, *args, **kwargs)
 
     async def _state(self, name: str) -> SourceState:
         async with self._states_lock:
@@ -157,27 +157,20 @@ class Pipeline:
         if not force and _backing_off(state, now):
             log.debug("source %s: backing off until %s", source.label, state.next_due_at)
             return PollReport(source.label, "skipped")
+        limits = self._limits()
         try:
             result = await self.fetcher.fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
-            parsed = await self._parse(source, result, state)
+            parsed = await self._parse(source, result, state, limits)
+            fresh = await self._drop_seen(source, parsed.entries)
+            scored = await scoring.score_in_worker(
+                fresh, self._scorer_ref, source.label, timeout=limits.timeout, memory=limits.memory
+            )
         except (FetchError, ParseError) as exc:
             return await self._failed(source, state, exc, now)
-        scored = parsed.scored
-        if scored is None:
-            scored = await self._score_new(source, parsed.entries)
         outcome: PollOutcome = await self._write(
-            source.label,
-            self.store.record_poll,
-            source.label,
-            parsed.state,
-            scored,
-            threshold=self.config.alerts.threshold,
-            channels=self.channels,
-            now=now,
-            next_due_at=now + source.every,
-            story_window=self.config.alerts.story_window,
+            source.label, self._decide_and_write, source, parsed.state, scored, now
         )
         self._remember(
             replace(
@@ -201,7 +194,13 @@ class Pipeline:
             outcome.joined_stories,
         )
 
-    async def _parse(self, source: SourceConfig, result: FetchResult, state: SourceState) -> Parsed:
+    def _limits(self) -> _Limits:
+        fetch_cfg = self.config.fetch
+        return _Limits(fetch_cfg.parse_timeout.total_seconds(), int(fetch_cfg.parse_memory))
+
+    async def _parse(
+        self, source: SourceConfig, result: FetchResult, state: SourceState, limits: _Limits
+    ) -> Parsed:
         keep = FetchState(
             etag=result.etag or state.etag,
             last_modified=result.last_modified or state.last_modified,
@@ -209,8 +208,6 @@ class Pipeline:
         )
         if result.not_modified:
             return Parsed([], keep)
-        fetch_cfg = self.config.fetch
-        limits = _Limits(fetch_cfg.parse_timeout.total_seconds(), int(fetch_cfg.parse_memory))
         if source.kind == "page":
             page = await dispatch.parse_page_in_worker(
                 result,
@@ -229,24 +226,41 @@ class Pipeline:
                 snapshot=page.snapshot,
             )
             return Parsed(list(page.entries), new_state)
-        scored = await dispatch.parse_and_score_in_worker(
-            result, source.label, self._scorer_ref, timeout=limits.timeout, memory=limits.memory
+        entries = await dispatch.parse_feed_in_worker(
+            result, source.label, timeout=limits.timeout, memory=limits.memory
         )
-        return Parsed([s.entry for s in scored], keep, scored)
+        return Parsed(entries, keep)
 
-    async def _score_new(self, source: SourceConfig, entries: list[Entry]) -> list[ScoredEntry]:
-        """Score the entries the store has not seen (a changed feed is mostly old items)."""
+    async def _drop_seen(self, source: SourceConfig, entries: list[Entry]) -> list[Entry]:
+        """The entries the store has not seen (a changed feed is mostly old items)."""
         if not entries:
             return []
-        unseen: set[str] = await self.call_store(
-            self.store.unseen_guids, source.label, [e.guid for e in entries]
-        )
-        return [self._score(entry) for entry in entries if entry.guid in unseen]
+        return await self.call_store(self.store.unseen_entries, source.label, entries)
 
-    def _score(self, entry: Entry) -> ScoredEntry:
-        text = entry.text
-        score = self.scorer.score(entry.title, text)
-        return ScoredEntry(entry, score, signature(entry.title, text))
+    def _decide_and_write(
+        self,
+        source: SourceConfig,
+        state: FetchState,
+        scored: list[ScoredEntry],
+        now: datetime,
+    ) -> PollOutcome:
+        """Stages 5 to 7 under the store's writer lock (runs in the store's thread)."""
+        alerts = self.config.alerts
+        with self.store.writer():
+            known = self.store.known_stories(
+                [s.signature for s in scored], now=now, window=alerts.story_window
+            )
+            plan = alerting.decide(
+                scored,
+                known,
+                threshold=alerts.threshold,
+                channels=self.channels,
+                now=now,
+                index_factory=self.store.story_index_factory,
+            )
+            return self.store.write_poll(
+                source.label, state, plan, now=now, next_due_at=now + source.every
+            )
 
     async def _failed(
         self, source: SourceConfig, state: SourceState, exc: WatchtowerError, now: datetime

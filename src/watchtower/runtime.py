@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from watchtower.config import Config, SourceConfig
-from watchtower.dedupe import StoryIndex
+from watchtower.dedupe import MinHashStoryIndex
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
@@ -53,6 +53,16 @@ def baseline_cache_path(config: Config) -> Path:
     return config.path.parent / "baseline-cache.json"
 
 
+@contextmanager
+def open_store(config: Config) -> Iterator[Store]:
+    """The configured store with the near-duplicate story index; closed on exit."""
+    store = Store.open(config.store, story_index_factory=MinHashStoryIndex)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def load_matcher(config: Config) -> Matcher:
     return build_matcher(config.baseline, cache_path=baseline_cache_path(config))
 
@@ -70,7 +80,7 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         config = self.config
         self.store = await asyncio.to_thread(
-            Store.open, config.store, story_index_factory=StoryIndex
+            Store.open, config.store, story_index_factory=MinHashStoryIndex
         )
         self._stack.callback(self.store.close)
         self._stack.callback(worker.shutdown_workers)

@@ -2,28 +2,29 @@
 
 Jobs are rebuilt from the config at every start and reload with fixed ids
 (``poll:<source>``, ``deliver``, ``digest``, ``health``), so no job store is shared or
-persisted (PITFALLS 15); "last polled / next due" lives in our own tables. Every job
+persisted (an APScheduler 3 job store must not be shared by processes); "last polled /
+next due" lives in our own tables. Every job
 coalesces, runs one instance at a time, has a misfire grace close to its interval and a
-jitter (PITFALLS 13), and runs on the event loop's own executor (PITFALLS 12).
+jitter (the default one-second grace silently drops runs on a busy loop),
+and runs on the event loop's own executor (coroutine jobs never go to a thread pool).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watchtower import metrics
+from watchtower import health
 from watchtower.config import Config, SourceConfig
 from watchtower.notify.digest import send_digest
-
-if TYPE_CHECKING:
-    from watchtower.daemon import Daemon
+from watchtower.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,28 @@ HEALTH_EVERY = 300.0
 FIRST_POLL_SPREAD = 10.0
 
 
-class Scheduler:
-    """Owns the APScheduler instance for one daemon."""
+class Host(Protocol):
+    """What the scheduler's jobs need from whoever runs them (the daemon).
 
-    def __init__(self, daemon: Daemon) -> None:
+    ``config`` and ``runtime`` are read at each job run (a reload replaces them);
+    ``tracked`` runs a job's work so that shutdown can drain it; the counters feed the
+    summary line.
+    """
+
+    config: Config
+    runtime: Runtime
+
+    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None: ...
+
+    def count_poll(self, errors: int, alerts: int) -> None: ...
+
+    def count_delivered(self, sent: int) -> None: ...
+
+
+class Scheduler:
+    """Owns the APScheduler instance for one daemon (its :class:`Host`)."""
+
+    def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
         self.aps = AsyncIOScheduler(
             timezone="UTC",
@@ -164,28 +183,10 @@ class Scheduler:
 
     async def check_health(self) -> None:
         """Report each source failing longer than service.report_failing_after, once."""
-        store = self.daemon.runtime.store
-        now = datetime.now(UTC)
-        after = self.daemon.config.service.report_failing_after
-        health = await self.daemon.runtime.pipeline.call_store(store.source_health, now)
-        failing = 0
-        for row in health:
-            if row.failing_since is None:
-                continue
-            failing += 1
-            if row.failure_reported or now - row.failing_since < after:
-                continue
-            log.error(
-                "source %s has been failing since %s (%d failures): %s",
-                row.name,
-                row.failing_since.isoformat(timespec="minutes"),
-                row.consecutive_failures,
-                row.last_error,
-            )
-            await self.daemon.runtime.pipeline.call_store(store.mark_failure_reported, row.name)
-        counts = await self.daemon.runtime.pipeline.call_store(store.counts)
-        metrics.set_backlog(
-            counts.get("deliveries_pending", 0), counts.get("deliveries_dead", 0), failing
+        await health.check_health(
+            self.daemon.runtime.store,
+            self.daemon.config.service.report_failing_after,
+            datetime.now(UTC),
         )
 
 

@@ -8,7 +8,7 @@ loop misses its pings and systemd restarts it), ``RELOADING=1`` on SIGHUP and
 ``STOPPING=1`` on shutdown.
 
 The ``sdnotify`` package swallows every error and says nothing when the socket is
-missing (PITFALLS 23), so this module talks to the socket itself: it logs once whether
+missing, so this module talks to the socket itself: it logs once whether
 ``NOTIFY_SOCKET`` is set, logs send failures at debug level and never raises from a
 send. Outside systemd every method is a cheap no-op.
 """

@@ -1,4 +1,4 @@
-"""Human-friendly durations and byte sizes for the config file.
+"""Human-friendly durations and byte sizes: the config file's units and every message's.
 
 ``parse_duration("1h30m")`` → ``timedelta(hours=1, minutes=30)``; a plain number is a
 number of seconds. ``parse_bytesize("10MB")`` → ``10_000_000``; ``KB``/``MB``/``GB``/``TB``
@@ -106,3 +106,23 @@ def format_bytesize(value: int) -> str:
         if value >= size and value % size == 0:
             return f"{value // size}{unit}"
     return f"{value}B"
+
+
+def human_size(n: int) -> str:
+    """``10485760`` → ``10 MB``, ``10000000`` → ``10 MB``, ``2048`` → ``2 kB``."""
+    for unit, sizes in (
+        ("GB", (1024**3, 10**9)),
+        ("MB", (1024 * 1024, 10**6)),
+        ("kB", (1024, 10**3)),
+    ):
+        for size in sizes:
+            if n >= size and n % size == 0:
+                return f"{n // size} {unit}"
+    if n >= 10**6:
+        return f"{n / 10**6:.1f} MB"
+    return f"{n} bytes"
+
+
+def human_seconds(seconds: float) -> str:
+    """``20.0`` → ``20 s``, ``0.5`` → ``0.5 s``."""
+    return f"{seconds:.3g} s"

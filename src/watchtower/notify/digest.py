@@ -20,16 +20,12 @@ and sends nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
-
-import sqlalchemy as sa
-from sqlmodel import col, select
 
 from watchtower.clock import CronSchedule
 from watchtower.errors import DeliveryError, StoreError
@@ -38,12 +34,11 @@ from watchtower.notify.inflight import DIGESTS as _IN_FLIGHT
 from watchtower.notify.render import build_message, card, new_token, render_html, render_text
 from watchtower.notify.render import zone_of as _zone_of
 from watchtower.notify.sanitize import one_line
-from watchtower.store.tables import Delivery, Digest
 from watchtower.timeutil import in_zone
 
 if TYPE_CHECKING:
     from watchtower.config import EmailConfig
-    from watchtower.store import AlertView, Store
+    from watchtower.store import AlertView, DigestRow, Store
 
 __all__ = [
     "DIGEST_CHANNEL",
@@ -155,107 +150,35 @@ def render_digest(
 # --- state (sync; run in a worker thread) ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    id: int
-    period: str
-    message_id: str
-    alert_ids: tuple[int, ...]
-
-
-def _row(session: object, digest: Digest) -> _Row:
-    assert digest.id is not None
-    stmt = select(Delivery.alert_id).where(Delivery.digest_id == digest.id)
-    alert_ids = tuple(session.exec(stmt).all())  # type: ignore[attr-defined]
-    return _Row(digest.id, digest.period, digest.message_id or f"digest_{digest.id}", alert_ids)
-
-
-def _unfinished(store: Store, *, exclude: str | None = None) -> list[_Row]:
-    with store.session() as session:
-        stmt = select(Digest).where(col(Digest.status) == "sending").order_by(col(Digest.id))
-        rows = [d for d in session.exec(stmt).all() if d.period != exclude]
-        return [_row(session, d) for d in rows]
+def _unfinished(store: Store, *, exclude: str | None = None) -> list[DigestRow]:
+    return store.unfinished_digests(exclude=exclude)
 
 
 @dataclass(frozen=True, slots=True)
 class _Begin:
-    row: _Row | None
+    row: DigestRow | None
     reason: str
 
 
 def _begin(store: Store, period: str, now: datetime, send_empty: bool) -> _Begin:
     """Find or create the digest row of ``period`` (step 1 of the module docstring)."""
-    with store.session() as session:
-        existing = session.exec(select(Digest).where(col(Digest.period) == period)).first()
-        if existing is not None:
-            if existing.status == "sent":
-                return _Begin(None, "already sent for this period")
-            return _Begin(_row(session, existing), "resuming")
-        pending = session.exec(
-            select(Delivery.id).where(
-                col(Delivery.channel) == DIGEST_CHANNEL,
-                col(Delivery.status) == "pending",
-                col(Delivery.digest_id).is_(None),
-            )
-        ).all()
-        if not pending and not send_empty:
-            return _Begin(None, "nothing new")
-        digest = Digest(
-            period=period,
-            status="sending",
-            message_id=f"digest_{new_token()}",
-            alert_count=len(pending),
-            created_at=now,
-        )
-        session.add(digest)
-        session.flush()
-        if pending:
-            session.exec(
-                sa.update(Delivery)
-                .where(col(Delivery.id).in_(pending), col(Delivery.status) == "pending")
-                .values(status="sending", digest_id=digest.id, lease_until=None)
-            )
-        session.flush()
-        return _Begin(_row(session, digest), "new")
+    row, reason = store.begin_digest(
+        period, now, send_empty=send_empty, message_id=f"digest_{new_token()}"
+    )
+    return _Begin(row, reason)
 
 
 def _finish(store: Store, digest_id: int, now: datetime) -> None:
     """Step 3: the digest and all its deliveries are sent, in one transaction."""
-    with store.session() as session:
-        session.exec(
-            sa.update(Digest).where(col(Digest.id) == digest_id).values(status="sent", sent_at=now)
-        )
-        session.exec(
-            sa.update(Delivery)
-            .where(col(Delivery.digest_id) == digest_id)
-            .values(status="sent", sent_at=now, lease_until=None, last_error=None)
-        )
+    store.finish_digest(digest_id, now)
 
 
 def _note_failure(store: Store, digest_id: int, error: str) -> None:
-    with store.session() as session:
-        session.exec(
-            sa.update(Delivery)
-            .where(col(Delivery.digest_id) == digest_id)
-            .values(attempts=Delivery.attempts + 1, last_error=error[:500])
-        )
+    store.note_digest_failure(digest_id, error)
 
 
 def _pending_views(store: Store) -> list[AlertView]:
-    with store.session() as session:
-        open_digests = select(Digest.id).where(col(Digest.status) == "sending")
-        ids = session.exec(
-            select(Delivery.alert_id).where(
-                col(Delivery.channel) == DIGEST_CHANNEL,
-                sa.or_(
-                    sa.and_(col(Delivery.status) == "pending", col(Delivery.digest_id).is_(None)),
-                    sa.and_(
-                        col(Delivery.status) == "sending", col(Delivery.digest_id).in_(open_digests)
-                    ),
-                ),
-            )
-        ).all()
-    return _views(store, ids)
+    return _views(store, store.pending_digest_alert_ids())
 
 
 def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
@@ -272,7 +195,9 @@ def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
 # --- sending ---------------------------------------------------------------------------
 
 
-async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage | None:
+async def _deliver(
+    store: Store, cfg: EmailConfig, row: DigestRow, now: datetime
+) -> EmailMessage | None:
     """Render ``row``'s alerts with its Message-ID, send, then mark everything sent.
 
     ``None`` (nothing done) when this process is already sending ``row``.
@@ -281,15 +206,15 @@ async def _deliver(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> 
         return await _send_row(store, cfg, row, now) if mine else None
 
 
-async def _send_row(store: Store, cfg: EmailConfig, row: _Row, now: datetime) -> EmailMessage:
-    views = await asyncio.to_thread(_views, store, row.alert_ids)
+async def _send_row(store: Store, cfg: EmailConfig, row: DigestRow, now: datetime) -> EmailMessage:
+    views = await store.run(_views, store, row.alert_ids)
     message = render_digest(views, cfg, period_label(row.period, cfg), row.message_id)
     try:
         await send_message(cfg.smtp, message)
     except DeliveryError as exc:
-        await asyncio.to_thread(_note_failure, store, row.id, exc.reason)
+        await store.run(_note_failure, store, row.id, exc.reason)
         raise
-    await asyncio.to_thread(_finish, store, row.id, now)
+    await store.run(_finish, store, row.id, now)
     log.info(
         "digest for %s sent: %d alerts, Message-ID %s",
         row.period,
@@ -310,7 +235,7 @@ async def resume_digests(
     next call).
     """
     sent = 0
-    for row in await asyncio.to_thread(_unfinished, store, exclude=exclude):
+    for row in await store.run(_unfinished, store, exclude=exclude):
         if await _deliver(store, cfg, row, _aware(now)) is not None:
             sent += 1
     return sent
@@ -337,7 +262,7 @@ async def send_digest(
     now = _aware(now)
     key = period or digest_period(cfg, now)
     if preview:
-        views = await asyncio.to_thread(_pending_views, store)
+        views = await store.run(_pending_views, store)
         message = render_digest(views, cfg, period_label(key, cfg), f"preview_{new_token()}")
         return DigestOutcome(False, len(views), key, "preview", message)
     try:
@@ -346,10 +271,10 @@ async def send_digest(
         log.warning("earlier digest not sent, will retry: %s", exc.reason)
         return DigestOutcome(False, 0, key, f"not sent: {exc.reason}; will retry")
     try:
-        begin = await asyncio.to_thread(_begin, store, key, now, cfg.send_empty_digest)
+        begin = await store.run(_begin, store, key, now, cfg.send_empty_digest)
     except StoreError:
         # Another process inserted this period's row at the same moment (UNIQUE period).
-        again = await asyncio.to_thread(_begin, store, key, now, False)
+        again = await store.run(_begin, store, key, now, False)
         if again.row is not None:
             return DigestOutcome(False, 0, key, "already being sent for this period")
         begin = again

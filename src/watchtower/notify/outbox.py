@@ -31,15 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import httpx
-import sqlalchemy as sa
-from sqlmodel import col, select
 
 from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
 from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
 from watchtower.notify.email import render_alert_email, send_message
 from watchtower.notify.webhook import post_webhook, webhook_payload
-from watchtower.store.tables import Delivery
 
 if TYPE_CHECKING:
     from watchtower.config import NotifyConfig, WebhookConfig
@@ -142,7 +139,6 @@ class DeliveryWorker:
         email = notify.email
         self._immediate = email is not None and email.immediate_min_score is not None
         self._digest = email is not None and bool(email.digest)
-        self._store_lock = asyncio.Lock()
         self._warned: set[str] = set()
         self._digest_failures = 0
         self._digest_next_try = 0.0
@@ -225,8 +221,7 @@ class DeliveryWorker:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._store_lock:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self._store.run(fn, *args, **kwargs)
 
     def _configured(self) -> list[str]:
         channels = list(self._webhooks)
@@ -256,30 +251,16 @@ class DeliveryWorker:
         return sorted(jobs.values(), key=lambda j: j.id)
 
     def _release(self, ids: Sequence[int]) -> None:
-        with self._store.session() as session:
-            session.exec(
-                sa.update(Delivery)
-                .where(col(Delivery.id).in_(ids), col(Delivery.status) == "sending")
-                .values(status="pending", lease_until=None)
-            )
+        self._store.release_deliveries(ids)
 
     def _housekeeping(self, disabled: dict[str, str]) -> None:
         """Cancel what waits for disabled channels; warn once about unconfigured ones."""
         known = set(self._configured())
         if self._digest:
             known.add(DIGEST_CHANNEL)
-        with self._store.session() as session:
-            for channel in disabled:
-                session.exec(
-                    sa.update(Delivery)
-                    .where(col(Delivery.channel) == channel, col(Delivery.status) == "pending")
-                    .values(status="cancelled", last_error=f"{channel} is disabled")
-                )
-            rows = session.exec(
-                select(Delivery.channel, sa.func.count())
-                .where(col(Delivery.status) == "pending")
-                .group_by(Delivery.channel)
-            ).all()
+        for channel in disabled:
+            self._store.cancel_pending(channel, f"{channel} is disabled")
+        rows = self._store.pending_by_channel().items()
         for channel, count in rows:
             if channel in known or channel in disabled or channel in self._warned:
                 continue
@@ -389,8 +370,7 @@ class DeliveryWorker:
         if email is None or self._clock() < self._digest_next_try:
             return
         try:
-            async with self._store_lock:
-                sent = await resume_digests(self._store, email, now=self._now())
+            sent = await resume_digests(self._store, email, now=self._now())
         except DeliveryError as exc:
             self._digest_failures += 1
             delay = retry_delay(self._digest_failures, self._rng)

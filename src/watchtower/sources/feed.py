@@ -1,6 +1,6 @@
 """Feed bytes → entries: RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and CDF, via feedparser.
 
-The body is untrusted (PITFALLS 1–5), so:
+The body is untrusted, so:
 
 * feedparser only ever sees the bytes, wrapped in ``io.BytesIO`` (a body that is a
   file path or a URL is never opened), with the response's Content-Type,

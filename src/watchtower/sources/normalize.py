@@ -4,7 +4,7 @@
   default port, no tracking parameters (``utm_*``, ``fbclid``…); query sorted.
 * :func:`html_to_text` — HTML (or plain text) to whitespace-normalised plain text.
 * :func:`stable_guid` — an entry's id: its guid, else its canonical link, else a hash
-  of title and summary (feeds without ``<guid>`` exist; PITFALLS 5).
+  of title and summary (feeds without ``<guid>`` exist).
 * :func:`newest_indices` / :func:`note_truncation` — which items of an over-long feed
   to keep (the newest, whatever the feed's order), and its once-per-source log line.
 * :class:`DateGuard` — keeps entry dates inside the range every time zone can show

@@ -1,6 +1,7 @@
 """Parsing in worker processes, bounded in memory and time.
 
-A hostile feed can make a parser eat gigabytes or spin for minutes (PITFALLS 2, 6).
+A hostile feed can make a parser eat gigabytes or spin for minutes (a
+small feed with one internal entity repeated expands to hundreds of megabytes).
 :func:`parse_in_worker` runs the parser of one *kind* in a small pool of worker
 processes, so a blow-up kills only that poll and never the daemon or its event loop:
 
@@ -39,6 +40,7 @@ from typing import Any
 
 from watchtower.errors import ParseError
 from watchtower.models import Entry, FetchResult
+from watchtower.units import human_seconds
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +67,6 @@ def resolve_parser(kind: str) -> Callable[..., Any]:
     if path is None:
         raise ParseError(f"no parser for {kind!r}")
     return _resolve(path)
-
-
-def _human_seconds(seconds: float) -> str:
-    return f"{seconds:.3g} s"
 
 
 # --------------------------------------------------------------------------- child side
@@ -400,8 +398,8 @@ async def run_in_worker(
             await _wait_readable(worker.conn)
             status, value = await asyncio.to_thread(_receive, worker.conn)
     except TimeoutError as exc:
-        log.warning("%s: parser exceeded %s, worker replaced", source, _human_seconds(timeout))
-        raise ParseError(f"parser exceeded {_human_seconds(timeout)}") from exc
+        log.warning("%s: parser exceeded %s, worker replaced", source, human_seconds(timeout))
+        raise ParseError(f"parser exceeded {human_seconds(timeout)}") from exc
     except (EOFError, OSError, pickle.UnpicklingError) as exc:
         reason = worker.exit_reason()
         log.warning("%s: %s, worker replaced", source, reason)

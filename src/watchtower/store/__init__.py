@@ -6,11 +6,12 @@ migrations up to head and returns a :class:`Store`. See ``repo.py`` for the cont
 
 from watchtower.store.engine import make_engine, mask_url, migrate
 from watchtower.store.repo import ExactStoryIndex, Store, StoryIndex, new_message_id
-from watchtower.store.views import AlertView, DeliveryJob, SourceHealth, SourceLink
+from watchtower.store.views import AlertView, DeliveryJob, DigestRow, SourceHealth, SourceLink
 
 __all__ = [
     "AlertView",
     "DeliveryJob",
+    "DigestRow",
     "ExactStoryIndex",
     "SourceHealth",
     "SourceLink",

@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from watchtower import masking
 from watchtower.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,13 @@ def parse_url(url: str) -> URL:
 
 def mask_url(url: str | URL) -> str:
     """``url`` as text with any password replaced by ``***``; safe for logs and errors."""
+    if isinstance(url, URL):
+        return masking.mask_url(url.render_as_string(hide_password=False))
     try:
-        parsed = url if isinstance(url, URL) else make_url(url)
+        make_url(url)
     except (ArgumentError, ValueError):
         return "<unparseable database URL>"
-    return parsed.render_as_string(hide_password=True)
+    return masking.mask_url(url)
 
 
 def _password(url: URL) -> str | None:

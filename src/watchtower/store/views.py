@@ -10,7 +10,17 @@ from datetime import datetime
 
 from watchtower.models import Explanation
 
-__all__ = ["AlertView", "DeliveryJob", "SourceHealth", "SourceLink"]
+__all__ = ["AlertView", "DeliveryJob", "DigestRow", "SourceHealth", "SourceLink"]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """A digest being sent: its period, Message-ID and the alerts it carries."""
+
+    id: int
+    period: str
+    message_id: str
+    alert_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

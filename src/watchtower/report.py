@@ -1,0 +1,33 @@
+"""Reports shared by the command line and the demo: alerts and baseline rows as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_alerts(store: Any, limit: int = 50) -> str:
+    """Alerts as text, newest first: score, title, outlets and the reasons."""
+    lines: list[str] = []
+    for alert in store.list_alerts(limit=limit):
+        lines.append(
+            f"{alert.score:.2f}  {alert.title}  [#{alert.id}, "
+            f"{alert.created_at:%Y-%m-%d %H:%M} UTC]"
+        )
+        for link in alert.sources:
+            lines.append(f"      {link.source}: {link.url or '(no link)'}")
+        lines.append(f"      why: {alert.explanation.summary()}")
+    return "\n".join(lines) if lines else "no alerts yet"
+
+
+def format_baseline_row(row: Any) -> str:
+    """One row of ``watchtower baseline``'s description as an aligned line."""
+    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], list):
+        return f"{row[0]}: " + ", ".join(str(alias) for alias in row[1])
+    if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
+        return f"{row[1]:8.3f}  {row[0]}"
+    if isinstance(row, dict) and {"label", "weight"} <= row.keys():
+        rest = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("label", "weight"))
+        return f"{float(row['weight']):8.3f}  {row['label']}" + (f"  ({rest})" if rest else "")
+    if isinstance(row, dict):
+        return "  ".join(f"{k}={v}" for k, v in row.items())
+    return str(row)

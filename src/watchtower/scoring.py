@@ -1,0 +1,85 @@
+"""The score stage: an :class:`Entry` becomes a :class:`ScoredEntry`, one way for every source.
+
+:func:`score_entry` is the only place an entry is scored: the scorer rates its title and
+text (``Entry.text``) and the entry gets its near-duplicate signature
+(:func:`watchtower.dedupe.signature`) for story assignment. Feeds and pages alike are
+scored with it, and only after the entries already stored were dropped.
+
+:func:`score_in_worker` runs it in a parse worker process (the scorer is shipped there
+once per configuration through a :class:`ScorerRef`), so scoring a large batch never
+blocks the daemon's event loop.
+"""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from watchtower.dedupe import signature
+from watchtower.models import Entry, Score, ScoredEntry
+from watchtower.sources import worker
+
+
+class Scorer(Protocol):
+    """Anything that scores a title and body in [0, 1] with an explanation."""
+
+    def score(self, title: str, text: str) -> Score: ...
+
+
+def score_entry(scorer: Scorer, entry: Entry) -> ScoredEntry:
+    """``entry`` with ``scorer``'s score of its title and text, and its story signature."""
+    text = entry.text
+    return ScoredEntry(entry, scorer.score(entry.title, text), signature(entry.title, text))
+
+
+def score_entries(scorer: Scorer, entries: Sequence[Entry]) -> list[ScoredEntry]:
+    """:func:`score_entry` for each entry, in order."""
+    return [score_entry(scorer, entry) for entry in entries]
+
+
+_SCORERS: dict[str, Any] = {}  # worker side: the scorer of the running config, by token
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerRef:
+    """A scorer shipped to parse workers: pickled once, unpickled once per worker."""
+
+    token: str
+    blob: bytes
+
+    @classmethod
+    def of(cls, scorer: Scorer) -> ScorerRef:
+        return cls(uuid.uuid4().hex, pickle.dumps(scorer, pickle.HIGHEST_PROTOCOL))
+
+    def load(self) -> Scorer:
+        scorer = _SCORERS.get(self.token)
+        if scorer is None:
+            _SCORERS.clear()  # a reload replaced the previous scorer
+            scorer = _SCORERS[self.token] = pickle.loads(self.blob)
+        return scorer  # type: ignore[no-any-return]
+
+
+def score_job(entries: Sequence[Entry], ref: ScorerRef) -> list[ScoredEntry]:
+    """Worker side of :func:`score_in_worker` (registered as worker kind ``score``)."""
+    return score_entries(ref.load(), entries)
+
+
+worker.register_parser("score", "watchtower.scoring:score_job")
+
+
+async def score_in_worker(
+    entries: Sequence[Entry], ref: ScorerRef, source: str, *, timeout: float, memory: int
+) -> list[ScoredEntry]:
+    """:func:`score_entries` with the scorer behind ``ref``, in a worker process.
+
+    Same limits and errors as parsing (:func:`watchtower.sources.worker.run_in_worker`).
+    """
+    if not entries:
+        return []
+    scored = await worker.run_in_worker(
+        "score", (list(entries), ref), source, timeout=timeout, memory=memory
+    )
+    return list(scored)

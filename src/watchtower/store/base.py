@@ -1,0 +1,160 @@
+"""The store's plumbing: the tables, text cleaning, and the one lock every call takes.
+
+:class:`StoreBase` owns the engine, the single-writer lock (re-entrant; every
+transaction takes it), the async queue of :meth:`StoreBase.run` and the dialect's
+idempotent INSERT. The entity mixins (``sources``, ``polls``, ``alerts``,
+``deliveries``, ``feedback``) build on it; :class:`watchtower.store.repo.Store` is
+their one facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel
+
+from watchtower.alerting import StoryIndex
+from watchtower.errors import StoreError
+from watchtower.store import tables
+from watchtower.store.engine import store_error
+
+log = logging.getLogger(__name__)
+_R = TypeVar("_R")
+
+_T = SQLModel.metadata.tables
+SOURCE = _T[tables.Source.__tablename__]
+ITEM = _T[tables.Item.__tablename__]
+STORY = _T[tables.Story.__tablename__]
+ALERT = _T[tables.Alert.__tablename__]
+DELIVERY = _T[tables.Delivery.__tablename__]
+SNAPSHOT = _T[tables.Snapshot.__tablename__]
+CHANNEL_STATE = _T[tables.ChannelState.__tablename__]
+
+_ERROR_LIMIT = 1000
+
+
+class ExactStoryIndex:
+    """Default :class:`StoryIndex`: signatures equal byte for byte; the newest story wins."""
+
+    def __init__(self) -> None:
+        self._stories: dict[bytes, int] = {}
+
+    def find(self, signature: bytes) -> int | None:
+        return self._stories.get(signature)
+
+    def add(self, story_id: int, signature: bytes) -> None:
+        self._stories[signature] = story_id
+
+
+def safe(text: str) -> str:
+    """Text both databases accept: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def safe_opt(text: str | None) -> str | None:
+    return None if text is None else safe(text)
+
+
+def clip(text: str) -> str:
+    text = safe(text)
+    return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 1] + "…"
+
+
+class StoreBase:
+    """Engine, lock and transactions shared by every part of the store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        story_index_factory: Callable[[], StoryIndex] | None = None,
+    ) -> None:
+        """Wrap an engine whose schema is already at head (use :meth:`open` normally)."""
+        self.engine = engine
+        dialect = engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"store: unsupported database {dialect!r}")
+        self._dialect = dialect
+        self._secret = str(engine.url.password) if engine.url.password else None
+        self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
+        self._index: StoryIndex | None = None  # loaded when a poll first brings new items
+        self._lock = threading.RLock()  # the single writer: every call takes it
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @contextmanager
+    def _tx(self, action: str) -> Iterator[Connection]:
+        """One transaction (BEGIN IMMEDIATE on SQLite) under the writer lock.
+
+        SQLAlchemy errors are raised as ``StoreError``.
+        """
+        try:
+            with self._lock, self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise store_error(action, exc, secret=self._secret) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A SQLModel ``Session`` in one transaction under the writer lock, for inspection
+        (tests, one-off maintenance): the program itself calls the named methods.
+
+        Commits on success, else rolls back. SQLAlchemy errors are raised as ``StoreError``.
+        """
+        try:
+            with (
+                self._lock,
+                Session(self.engine, expire_on_commit=False) as session,
+                session.begin(),
+            ):
+                yield session
+        except SQLAlchemyError as exc:
+            raise store_error("session", exc, secret=self._secret) from exc
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the single-writer lock across several calls (read, decide, write)."""
+        with self._lock:
+            yield
+
+    async def run(self, fn: Callable[..., _R], *args: object, **kwargs: object) -> _R:
+        """Run ``fn`` (a store method, or a function making several calls) in a thread.
+
+        The async side of the single-writer rule: calls from one event loop wait their
+        turn here instead of each holding a thread while it waits for the lock.
+        """
+        loop = asyncio.get_running_loop()
+        lock = self._loop_locks.get(loop)
+        if lock is None:
+            lock = self._loop_locks[loop] = asyncio.Lock()
+        async with lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    @staticmethod
+    def _source_row(conn: Connection, name: str) -> Any:
+        row = conn.execute(sa.select(SOURCE).where(SOURCE.c.name == name)).first()
+        if row is None:
+            raise StoreError(f"store: unknown source {name!r} (sync_sources first)")
+        return row

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     NOW,
     FakeClock,
     MailSink,

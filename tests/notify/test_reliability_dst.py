@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     SMTPServer,
     add_alerts,
     email_config,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_notify_support import MailSink, SMTPServer, email_config
+from tests.notify.test_notify_support import MailSink, SMTPServer, email_config
 from watchtower.errors import DeliveryError, PermanentDeliveryError
 from watchtower.notify.digest import render_digest
 from watchtower.notify.email import send_message

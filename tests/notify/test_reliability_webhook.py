@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.support import LoopbackHTTP, Request, Response
-from tests.test_notify_support import (
+from tests.notify.test_notify_support import (
     NOW,
     FakeClock,
     add_alerts,
@@ -23,6 +22,7 @@ from tests.test_notify_support import (
     scored,
     webhook,
 )
+from tests.support import LoopbackHTTP, Request, Response
 from watchtower.models import Explanation, Match
 from watchtower.notify.outbox import DeliveryWorker
 from watchtower.notify.webhook import MAX_RESPONSE_BYTES, post_webhook, webhook_payload

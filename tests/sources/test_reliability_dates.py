@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from tests.e2e.test_e2e_run_once import RELEVANT, watchtower
+from tests.notify.test_notify_support import NOW, SMTPServer, email_config, smtp_server
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import RELEVANT, watchtower
-from tests.test_notify_support import NOW, SMTPServer, email_config, smtp_server
 from watchtower.models import Explanation, FetchResult, Match
 from watchtower.notify.digest import period_label, render_digest
 from watchtower.notify.email import render_alert_email, send_message

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.test_e2e_run_once import watchtower
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
-from tests.test_e2e_run_once import watchtower
 from watchtower.models import FetchResult
 from watchtower.sources.feed import MAX_ENTRIES, parse_feed
 from watchtower.sources.jsonfeed import MAX_ITEMS, parse_json_feed

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watchtower.models import Explanation, Match, MatchKind
 
 EXCERPT_CHARS = 280
 MAX_NAMES = 3
+MIN_NAME_WEIGHT = 0.2  # lighter learned names (China, UN for this subject) are not named
 MAX_TERMS = 3
 MAX_MATCHES = 16
 SEED_TITLE_CHARS = 60
@@ -52,6 +53,7 @@ class Features:
     topic_in_title: tuple[str, ...]
     seed_parts: tuple[tuple[str, float], ...]  # label, share of the seed similarity
     lang: str
+    subject_weights: Mapping[str, float] = field(default_factory=dict)  # name → its weight
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -81,7 +83,11 @@ def _short(title: str) -> str:
 
 
 def _about(f: Features, nearest: str | None, titled: bool) -> str:
-    names = sorted(f.subject_mentions.items(), key=lambda kv: -kv[1])
+    weights = f.subject_weights
+    names = sorted(
+        ((n, c) for n, c in f.subject_mentions.items() if weights.get(n, 1.0) >= MIN_NAME_WEIGHT),
+        key=lambda kv: -kv[1] * weights.get(kv[0], 1.0),
+    )
     terms = sorted(f.topic_terms.items(), key=lambda kv: -kv[1])
     parts = []
     if names:
@@ -123,9 +129,11 @@ def explain(
     matches: list[Match] = []
     if total > 0:
         half = w_cooccur * cooc / 2.0 / total
-        n_subj = sum(mentions.values()) or 1
-        for label, c in sorted(mentions.items(), key=lambda kv: -kv[1]):
-            matches.append(Match("entity", label, half * c / n_subj, c))
+        w = f.subject_weights
+        mass = {label: c * w.get(label, 1.0) for label, c in mentions.items()}
+        n_subj = sum(mass.values()) or 1.0
+        for label, m in sorted(mass.items(), key=lambda kv: -kv[1]):
+            matches.append(Match("entity", label, half * m / n_subj, mentions[label]))
         t_sum = sum(terms.values()) or 1.0
         for label, part in sorted(terms.items(), key=lambda kv: -kv[1]):
             kind: MatchKind = "phrase" if " " in label.strip() else "term"

@@ -285,6 +285,7 @@ class Matcher:
         excluded = next((e.label for _, _, es in hits for e in es if e.kind == "exclude"), None)
         sim, nearest, sim_parts = self._seed_similarity(toks, hits)
         subj_by: dict[str, int] = {}
+        subj_w: dict[str, float] = {}
         subj_pos: list[int] = []
         title_w = 0.0
         body_w: list[float] = []
@@ -302,6 +303,7 @@ class Matcher:
                             continue
                     subj_pos.append(pos)
                     subj_by[e.label] = subj_by.get(e.label, 0) + 1
+                    subj_w[e.label] = max(subj_w.get(e.label, 0.0), e.weight)
                     if pos < n_title:
                         title_w = max(title_w, e.weight)
                         if e.label not in in_title:
@@ -329,6 +331,7 @@ class Matcher:
             topic_in_title=topic_title,
             seed_parts=tuple(sim_parts),
             lang=lang,
+            subject_weights=subj_w,
         )
 
     def score(self, title: str, text: str) -> Score:

@@ -25,6 +25,9 @@ def format_baseline_row(row: Any) -> str:
         return f"{row[0]}: " + ", ".join(str(alias) for alias in row[1])
     if isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[1], float):
         return f"{row[1]:8.3f}  {row[0]}"
+    if isinstance(row, dict) and {"label", "weight", "from", "forms"} <= row.keys():
+        forms = f"  also: {row['forms']}" if row["forms"] else ""
+        return f"{float(row['weight']):8.3f}  {row['label']}  [{row['from']}]{forms}"
     if isinstance(row, dict) and {"label", "weight"} <= row.keys():
         rest = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("label", "weight"))
         return f"{float(row['weight']):8.3f}  {row['label']}" + (f"  ({rest})" if rest else "")

@@ -98,6 +98,10 @@ def wait_for(
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if daemon is not None:
+            # drain the notify socket while waiting: its queue holds only a few datagrams
+            # (net.unix.max_dgram_qlen), and a full queue drops the next one (STOPPING=1)
+            daemon.read_notify()
         if cond():
             return
         if daemon is not None and daemon.proc.poll() is not None:

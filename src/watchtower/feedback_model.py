@@ -1,0 +1,393 @@
+"""Learning from the analyst's feedback: a correction of the baseline score.
+
+The analyst's verdicts on alerts ("relevant", "not relevant") and imported past
+judgements are :class:`Labelled` items. :func:`train` fits a :class:`FeedbackModel` to
+them and :class:`FeedbackScorer` scores with it, with the same ``score(title, text)``
+interface as :class:`~watchtower.matcher.Matcher`.
+
+**Method.** A logistic regression *with the baseline as its offset*::
+
+    z(item) = logit(baseline score) + clip(w · x(item))
+
+where ``x`` holds the matcher's own evidence (the baseline logit, whether the subject
+is named, the seed similarity) and the item's words: hashed word families
+(:func:`watchtower.language.tokens`, so *repatriated* and *repatriation* are one
+feature) and pairs of neighbouring families, Korean and Chinese runs as character
+pairs, each once plain and once *when the subject is named* (a rights word means
+something else in an item that never names North Korea). A family weighs more the
+rarer its word is in general English (``wordfreq``, as the seeds' terms are learned).
+``w`` minimises the class-balanced log loss plus an L2 penalty, so:
+
+* with no labels there is nothing to correct: :func:`train` returns ``None`` and
+  :class:`FeedbackScorer` returns the matcher's own scores, unchanged;
+* the shift ``w · x`` is clipped to ``SHIFT_PER_LABEL`` (0.5 in logit) per label, at
+  most ``MAX_SHIFT``: one label moves a score by at most 0.5 in logit (0.50 → 0.62 at
+  the threshold, less elsewhere), so a careless click cannot flip the subject;
+* many consistent labels move scores a lot, for items *like* them (shared words),
+  because the data term grows with the number of labels while the penalty does not.
+
+``L2`` and the feature scales were chosen by k-fold cross-validation on the
+development set (``scripts/eval.py --feedback-cv``), from a plateau, not a peak.
+
+scikit-learn's ``LogisticRegression`` has no offset (its regularisation would pull
+the baseline's coefficient to zero, i.e. forget the seeds when labels are few), so the
+same model is fitted with SciPy's L-BFGS; prediction is a dictionary lookup per word
+and needs neither NumPy nor SciPy.
+
+**Borderline** items (label 1) are not learned from: the development set's labels say
+alerting them is neither right nor wrong, so they carry no direction.
+
+**Exclude rules** stay absolute: an excluded item scores 0 whatever the feedback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, Protocol
+
+from watchtower.language import is_cjk, key, tokens, words
+from watchtower.models import Score
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = 1  # bump whenever features or fitting change: it invalidates caches
+BITS = 20  # hashed word features: 2**20 buckets
+DIM = 1 << BITS
+L2 = 0.01  # the penalty on w (per unit of feature scale); chosen by cross-validation
+WORD_SCALE = 1.0  # the word block has unit norm times this
+SUBJECT_WORD_SCALE = 1.0  # the copy of the word block when the subject is named
+DENSE_SCALE = 0.5  # the matcher's evidence (values in about [0, 1])
+BASE_SCALE = 0.5  # the baseline logit / 6, clipped to [-1.5, 1.5]
+SHIFT_PER_LABEL = 0.5  # the shift in logit is at most this times the number of labels
+MAX_SHIFT = 8.0  # and never more than this
+MAX_TOKENS = 20_000  # as the matcher: a longer item is read on its first 20,000 words
+MAX_CHARS = 400_000
+LIKE_OVERLAP = 0.12  # word-set overlap (Jaccard) at which an item is "like" a labelled one
+LIKE_COUNT = 5  # how many of the most alike labelled items the explanation considers
+TITLE_CHARS = 70
+RARITY_TOP = 6.5
+
+# Function words carry no topic; their word families are skipped.
+_STOP = frozenset(
+    tokens(
+        "the of and to in is that for on was with as by at from it are has have be its his "
+        "her their this an were said not or but which who after over a will would could "
+        "also been had than more into about they he she we you i our your them these those "
+        "there what when where while other some such only new one two three last year says"
+    )
+)
+_BIAS, _BASE, _SUBJECT, _SEED = DIM, DIM + 1, DIM + 2, DIM + 3
+
+
+class BaselineScorer(Protocol):
+    """What the model needs of the matcher: its score (value and explanation)."""
+
+    def score(self, title: str, text: str) -> Score: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """One judged item: plain-text ``title`` and body ``text``; ``label`` 2 relevant,
+    1 borderline (not learned from), 0 not relevant."""
+
+    title: str
+    text: str
+    label: int
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled item as the explanation needs it: title, label and word-family set
+    (hashed)."""
+
+    title: str
+    label: int
+    words: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackModel:
+    """A fitted correction. ``weights`` are sparse (feature index → weight); ``digest``
+    identifies the labels it was trained on (see :func:`labels_digest`)."""
+
+    weights: Mapping[int, float]
+    n_labels: int
+    examples: tuple[Example, ...]
+    digest: str = ""
+    fingerprint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form (see :mod:`watchtower.feedback_cache`)."""
+        return {
+            "version": MODEL_VERSION,
+            "fingerprint": self.fingerprint,
+            "digest": self.digest,
+            "n_labels": self.n_labels,
+            "weights": [[i, round(w, 9)] for i, w in sorted(self.weights.items())],
+            "examples": [[e.title, e.label, sorted(e.words)] for e in self.examples],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeedbackModel:
+        """The inverse of :meth:`to_json`; ``ValueError`` for another model version."""
+        if data.get("version") != MODEL_VERSION:
+            raise ValueError("feedback model from another version")
+        return cls(
+            weights={int(i): float(w) for i, w in data["weights"]},
+            n_labels=int(data["n_labels"]),
+            examples=tuple(
+                Example(str(t), int(lab), frozenset(int(x) for x in ws))
+                for t, lab, ws in data["examples"]
+            ),
+            digest=str(data.get("digest", "")),
+            fingerprint=str(data.get("fingerprint", "")),
+        )
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def _hash(feature: str) -> int:
+    return zlib.crc32(feature.encode("utf-8")) & (DIM - 1)
+
+
+def word_features(title: str, text: str) -> list[tuple[str, float]]:
+    """The item's word features with their weights: word families (function words
+    skipped), pairs of neighbouring families, and character pairs of Korean and Chinese
+    runs. A family weighs more the rarer its word is in general English (``wordfreq``),
+    so *defectors* counts for more than *percent*."""
+    ws = words(f"{title}\n{text[:MAX_CHARS]}")[:MAX_TOKENS]
+    out: list[tuple[str, float]] = []
+    prev: tuple[str, float] | None = None
+    for w in ws:
+        tok = key(w)
+        if is_cjk(tok):
+            out.extend((tok[i : i + 2], 1.0) for i in range(max(1, len(tok) - 1)))
+            prev = None
+        elif len(tok) < 2 or tok in _STOP or tok.isdigit():
+            prev = None
+        else:
+            weight = _rarity(w)
+            out.append((tok, weight))
+            if prev is not None:
+                out.append((f"{prev[0]} {tok}", min(weight, prev[1])))
+            prev = (tok, weight)
+    return out
+
+
+@lru_cache(maxsize=100_000)
+def _rarity(word: str) -> float:
+    """1 for a word rare in general English (Zipf ≤ 3), falling to 0.1 for the most
+    common (Zipf ≥ 6.5)."""
+    from wordfreq import zipf_frequency
+
+    z = zipf_frequency(word, "en")
+    return max(0.1, min(1.0, (RARITY_TOP - z) / (RARITY_TOP - 3.0)))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def _logistic(z: float) -> float:
+    if z < -30:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One item as the model sees it: the baseline score, its logit, the sparse
+    features and the hashed word set (for the explanation)."""
+
+    base: Score
+    offset: float
+    x: Mapping[int, float]
+    words: frozenset[int]
+
+
+def row(matcher: BaselineScorer, title: str, text: str) -> Row:
+    """Score ``title``/``text`` with the matcher and turn it into model features."""
+    base = matcher.score(title, text)
+    offset = _logit(base.value)
+    expl = base.explanation
+    subject = 1.0 if expl.by_kind("entity") else 0.0
+    counts: dict[int, float] = {}
+    seen: Counter[int] = Counter()
+    for f, weight in word_features(title, text):
+        i = _hash(f)
+        counts[i] = max(counts.get(i, 0.0), weight)
+        seen[i] += 1
+    x: dict[int, float] = {
+        _BIAS: DENSE_SCALE,
+        _BASE: BASE_SCALE * max(-1.5, min(1.5, offset / 6.0)),
+        _SUBJECT: DENSE_SCALE * subject,
+        _SEED: DENSE_SCALE * expl.seed_similarity,
+    }
+    if counts:
+        tf = {i: w * (1.0 + math.log(seen[i])) for i, w in counts.items()}
+        norm = math.sqrt(sum(v * v for v in tf.values()))
+        for i, v in tf.items():
+            x[i] = x.get(i, 0.0) + WORD_SCALE * v / norm
+            if subject:
+                j = (i * 2654435761 + 1) & (DIM - 1)  # the subject-conditional copy
+                x[j] = x.get(j, 0.0) + SUBJECT_WORD_SCALE * v / norm
+    return Row(base, offset, x, frozenset(counts))
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def labels_digest(items: Sequence[Labelled]) -> str:
+    """A hash of the labels (order-independent): the model cache's key with the
+    baseline fingerprint."""
+    h = hashlib.sha256(f"feedback-model-{MODEL_VERSION}".encode())
+    for line in sorted(json.dumps([i.title, i.text, i.label]) for i in items):
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def train(
+    matcher: BaselineScorer, items: Sequence[Labelled], *, fingerprint: str = ""
+) -> FeedbackModel | None:
+    """Fit the correction to the labelled ``items``; ``None`` when there is nothing to
+    learn (no item labelled 0 or 2). One class alone is enough (the penalty keeps its
+    effect small). Cheap: about a tenth of a millisecond per label on top of scoring
+    each item once with the matcher."""
+    learn = [i for i in items if i.label in (0, 2)]
+    if not learn:
+        return None
+    rows = [row(matcher, i.title, i.text) for i in learn]
+    weights = fit(rows, [i.label == 2 for i in learn])
+    examples = tuple(
+        Example(i.title[:TITLE_CHARS], i.label, r.words) for i, r in zip(learn, rows, strict=True)
+    )
+    log.debug("feedback model: %d labels, %d weights", len(learn), len(weights))
+    return FeedbackModel(weights, len(learn), examples, labels_digest(items), fingerprint)
+
+
+def fit(rows: Sequence[Row], relevant: Sequence[bool]) -> dict[int, float]:
+    """The penalised, class-balanced logistic regression with the baseline logit as
+    offset; returns the non-zero weights."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.sparse import csr_matrix
+
+    columns = sorted({i for r in rows for i in r.x})
+    col = {c: k for k, c in enumerate(columns)}
+    data, ind, ptr = [], [], [0]
+    for r in rows:
+        for i, v in r.x.items():
+            ind.append(col[i])
+            data.append(v)
+        ptr.append(len(ind))
+    xm = csr_matrix((data, ind, ptr), shape=(len(rows), len(columns)))
+    y = np.where(np.asarray(relevant), 1.0, -1.0)
+    off = np.asarray([r.offset for r in rows])
+    n_pos = float((y > 0).sum())
+    n_neg = float(len(y)) - n_pos
+    s = np.where(y > 0, 0.5 / max(n_pos, 1.0), 0.5 / max(n_neg, 1.0)) * len(y)
+
+    def objective(w: Any) -> tuple[float, Any]:
+        m = y * (off + xm @ w)
+        loss = float(np.sum(s * np.logaddexp(0.0, -m))) + 0.5 * L2 * float(w @ w)
+        g = -(s * y) * (0.5 * (1.0 - np.tanh(0.5 * m)))  # -s·y·σ(-m)
+        return loss, xm.T @ g + L2 * w
+
+    res = minimize(objective, np.zeros(len(columns)), jac=True, method="L-BFGS-B")
+    return {c: float(w) for c, w in zip(columns, res.x, strict=True) if w != 0.0}
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def shift_cap(n_labels: int) -> float:
+    """The largest shift (in logit) ``n_labels`` labels may cause."""
+    return min(MAX_SHIFT, SHIFT_PER_LABEL * n_labels)
+
+
+class FeedbackScorer:
+    """The matcher's score corrected by a :class:`FeedbackModel` (or by nothing).
+
+    ``score(title, text) -> Score`` like the matcher's; with ``model=None`` it *is* the
+    matcher's. Picklable (as its matcher and model) for the parse workers.
+    """
+
+    def __init__(self, matcher: Any, model: FeedbackModel | None) -> None:
+        self.matcher = matcher
+        self.model = model
+
+    def __reduce__(self) -> tuple[type[FeedbackScorer], tuple[Any, FeedbackModel | None]]:
+        return (FeedbackScorer, (self.matcher, self.model))
+
+    def score(self, title: str, text: str) -> Score:
+        """The corrected score, its explanation saying what feedback did (see
+        :func:`explain_shift`)."""
+        model = self.model
+        if model is None:
+            result: Score = self.matcher.score(title, text)
+            return result
+        r = row(self.matcher, title, text)
+        if r.base.explanation.excluded_by is not None:
+            return r.base
+        weights = model.weights
+        cap = shift_cap(model.n_labels)
+        shift = max(-cap, min(cap, sum(v * weights.get(i, 0.0) for i, v in r.x.items())))
+        value = round(_logistic(r.offset + shift), 6)
+        return explain_shift(r.base, value, nearest(model, r.words))
+
+
+def nearest(model: FeedbackModel, words: frozenset[int]) -> list[tuple[float, Example]]:
+    """The labelled items most like an item (word-set overlap ≥ ``LIKE_OVERLAP``), most
+    alike first, at most ``LIKE_COUNT``."""
+    if not words:
+        return []
+    alike = []
+    for e in model.examples:
+        common = len(words & e.words)
+        if common:
+            overlap = common / len(words | e.words)
+            if overlap >= LIKE_OVERLAP:
+                alike.append((overlap, e))
+    alike.sort(key=lambda p: -p[0])
+    return alike[:LIKE_COUNT]
+
+
+def explain_shift(base: Score, value: float, alike: Sequence[tuple[float, Example]]) -> Score:
+    """``base`` with the new ``value`` and a plain-words line about the feedback in
+    ``about`` and ``notes``: which way it moved the score and which labelled items the
+    item is like ("like 3 items you marked relevant")."""
+    before = base.value
+    if abs(value - before) < 0.005:
+        moved = "feedback left the score as it was"
+    else:
+        verb = "raised" if value > before else "lowered"
+        moved = f"feedback {verb} the score from {before:.2f} to {value:.2f}"
+    like = _like(alike)
+    note = f"{moved}: {like}" if like else moved
+    expl = base.explanation
+    about = f"{expl.summary()}; {note}"
+    return Score(
+        value, replace(expl, about=about, notes=(*expl.notes, note[:1].upper() + note[1:]))
+    )
+
+
+def _like(alike: Sequence[tuple[float, Example]]) -> str:
+    relevant = [e for _o, e in alike if e.label == 2]
+    other = [e for _o, e in alike if e.label == 0]
+    parts = []
+    for group, verdict in ((relevant, "relevant"), (other, "not relevant")):
+        if group:
+            noun = "item" if len(group) == 1 else "items"
+            parts.append(f"like {len(group)} {noun} you marked {verdict} ('{group[0].title}')")
+    return " and ".join(parts)

@@ -305,7 +305,8 @@ def fit(rows: Sequence[Row], relevant: Sequence[bool]) -> dict[int, float]:
         return loss, xm.T @ g + L2 * w
 
     res = minimize(objective, np.zeros(len(columns)), jac=True, method="L-BFGS-B")
-    return {c: float(w) for c, w in zip(columns, res.x, strict=True) if w != 0.0}
+    weights = {c: round(float(w), 9) for c, w in zip(columns, res.x, strict=True)}
+    return {c: w for c, w in weights.items() if w != 0.0}
 
 
 # ----------------------------------------------------------------------------- scoring

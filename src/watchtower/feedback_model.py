@@ -27,7 +27,12 @@ rarer its word is in general English (``wordfreq``, as the seeds' terms are lear
   because the data term grows with the number of labels while the penalty does not.
 
 ``L2`` and the feature scales were chosen by k-fold cross-validation on the
-development set (``scripts/eval.py --feedback-cv``), from a plateau, not a peak.
+development set (``scripts/eval.py --feedback-cv``). What generalised was to penalise
+the words *of items that name the subject* least (their block is scaled by
+``SUBJECT_WORD_SCALE``, i.e. penalised 100 times less) and the matcher's dense
+evidence most: the labels then teach which topics of the subject matter, while the
+baseline's judgement of the subject stays. Treating borderline items as weak
+negatives raised precision but cost more recall, so they are ignored.
 
 scikit-learn's ``LogisticRegression`` has no offset (its regularisation would pull
 the baseline's coefficient to zero, i.e. forget the seeds when labels are few), so the
@@ -63,7 +68,7 @@ BITS = 20  # hashed word features: 2**20 buckets
 DIM = 1 << BITS
 L2 = 0.01  # the penalty on w (per unit of feature scale); chosen by cross-validation
 WORD_SCALE = 1.0  # the word block has unit norm times this
-SUBJECT_WORD_SCALE = 1.0  # the copy of the word block when the subject is named
+SUBJECT_WORD_SCALE = 10.0  # the copy when the subject is named: penalised 100 times less
 DENSE_SCALE = 0.5  # the matcher's evidence (values in about [0, 1])
 BASE_SCALE = 0.5  # the baseline logit / 6, clipped to [-1.5, 1.5]
 SHIFT_PER_LABEL = 0.5  # the shift in logit is at most this times the number of labels
@@ -74,6 +79,7 @@ LIKE_OVERLAP = 0.12  # word-set overlap (Jaccard) at which an item is "like" a l
 LIKE_COUNT = 5  # how many of the most alike labelled items the explanation considers
 TITLE_CHARS = 70
 RARITY_TOP = 6.5
+BORDERLINE_WEIGHT = 0.0  # borderline items (label 1) are learned as not relevant, this much
 
 # Function words carry no topic; their word families are skipped.
 _STOP = frozenset(
@@ -264,19 +270,26 @@ def train(
     learn (no item labelled 0 or 2). One class alone is enough (the penalty keeps its
     effect small). Cheap: about a tenth of a millisecond per label on top of scoring
     each item once with the matcher."""
-    learn = [i for i in items if i.label in (0, 2)]
-    if not learn:
+    decided = [i for i in items if i.label in (0, 2)]
+    if not decided:
         return None
+    learn = decided + ([i for i in items if i.label == 1] if BORDERLINE_WEIGHT else [])
     rows = [row(matcher, i.title, i.text) for i in learn]
-    weights = fit(rows, [i.label == 2 for i in learn])
-    examples = tuple(
-        Example(i.title[:TITLE_CHARS], i.label, r.words) for i, r in zip(learn, rows, strict=True)
+    weights = fit(
+        rows,
+        [i.label == 2 for i in learn],
+        [1.0 if i.label != 1 else BORDERLINE_WEIGHT for i in learn],
     )
-    log.debug("feedback model: %d labels, %d weights", len(learn), len(weights))
-    return FeedbackModel(weights, len(learn), examples, labels_digest(items), fingerprint)
+    examples = tuple(
+        Example(i.title[:TITLE_CHARS], i.label, r.words)
+        for i, r in zip(learn, rows, strict=True)
+        if i.label != 1
+    )
+    log.debug("feedback model: %d labels, %d weights", len(decided), len(weights))
+    return FeedbackModel(weights, len(decided), examples, labels_digest(items), fingerprint)
 
 
-def fit(rows: Sequence[Row], relevant: Sequence[bool]) -> dict[int, float]:
+def fit(rows: Sequence[Row], relevant: Sequence[bool], weight: Sequence[float]) -> dict[int, float]:
     """The penalised, class-balanced logistic regression with the baseline logit as
     offset; returns the non-zero weights."""
     import numpy as np
@@ -294,9 +307,10 @@ def fit(rows: Sequence[Row], relevant: Sequence[bool]) -> dict[int, float]:
     xm = csr_matrix((data, ind, ptr), shape=(len(rows), len(columns)))
     y = np.where(np.asarray(relevant), 1.0, -1.0)
     off = np.asarray([r.offset for r in rows])
-    n_pos = float((y > 0).sum())
-    n_neg = float(len(y)) - n_pos
-    s = np.where(y > 0, 0.5 / max(n_pos, 1.0), 0.5 / max(n_neg, 1.0)) * len(y)
+    sw = np.asarray(weight, dtype=float)
+    n_pos = float(sw[y > 0].sum())
+    n_neg = float(sw[y < 0].sum())
+    s = sw * np.where(y > 0, 0.5 / max(n_pos, 1e-9), 0.5 / max(n_neg, 1e-9)) * float(sw.sum())
 
     def objective(w: Any) -> tuple[float, Any]:
         m = y * (off + xm @ w)

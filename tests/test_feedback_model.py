@@ -204,3 +204,22 @@ def test_the_model_is_cached_with_the_baseline_and_retrained_on_change(
     assert changed is not None and changed.n_labels == 3
     cache.write_text("{not json", encoding="utf-8")
     assert load_or_train(matcher, labels, cache) == first
+
+
+def test_runtime_scorer_is_the_matcher_without_feedback_and_corrected_with_it(
+    tmp_path: Path,
+) -> None:
+    from watchtower.config import load_config
+    from watchtower.runtime import load_scorer
+
+    path = tmp_path / "watchtower.yaml"
+    path.write_text(
+        f"baseline:\n  seeds: {json.dumps(str(ROOT / 'seeds'))}\n"
+        f"  cache: {json.dumps(str(tmp_path / 'cache.json'))}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert isinstance(load_scorer(config), Matcher)
+    scorer = load_scorer(config, [RELEVANT, MISSILE])
+    assert isinstance(scorer, FeedbackScorer)
+    assert (tmp_path / "cache.feedback.json").is_file()

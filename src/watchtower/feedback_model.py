@@ -9,12 +9,12 @@ interface as :class:`~watchtower.matcher.Matcher`.
 
     z(item) = logit(baseline score) + clip(w · x(item))
 
-where ``x`` holds the matcher's own evidence (the baseline logit, whether the subject
-is named, the seed similarity) and the item's words: hashed word families
+where ``x`` holds the matcher's own evidence (the baseline logit, how strongly the
+subject is named — the largest weight of its names in the item —, the seed similarity) and the item's words: hashed word families
 (:func:`watchtower.language.tokens`, so *repatriated* and *repatriation* are one
 feature) and pairs of neighbouring families, Korean and Chinese runs as character
-pairs, each once plain and once *when the subject is named* (a rights word means
-something else in an item that never names North Korea). A family weighs more the
+pairs, each once plain and once *times the subject's strength* (a rights word means
+something else in an item that never names North Korea, or names only the UN). A family weighs more the
 rarer its word is in general English (``wordfreq``, as the seeds' terms are learned).
 ``w`` minimises the class-balanced log loss plus an L2 penalty, so:
 
@@ -60,7 +60,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from watchtower.language import is_cjk, key, tokens, words
-from watchtower.models import Score
+from watchtower.models import Match, Score
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +222,36 @@ class Row:
     words: frozenset[int]
 
 
+_name_weights: dict[str, dict[str, float]] = {}
+
+
+def subject_strength(matcher: BaselineScorer, names: Sequence[Match]) -> float:
+    """How strongly the subject is named: the largest weight (0-1) of the subject's
+    names matched, from the matcher's baseline ("North Korea" 1, "UN" 0.07 when the
+    seeds mention it in passing); 1 for any name when the matcher has no baseline."""
+    if not names:
+        return 0.0
+    baseline = getattr(matcher, "baseline", None)
+    if baseline is None:
+        return 1.0
+    fingerprint = str(getattr(baseline, "fingerprint", ""))
+    weights = _name_weights.get(fingerprint)
+    if weights is None:
+        weights = {}
+        for name in baseline.subject():
+            weights[name.label] = max(weights.get(name.label, 0.0), float(name.weight))
+        if len(_name_weights) > 16:
+            _name_weights.clear()
+        _name_weights[fingerprint] = weights
+    return min(1.0, max(weights.get(m.label, 0.0) for m in names))
+
+
 def row(matcher: BaselineScorer, title: str, text: str) -> Row:
     """Score ``title``/``text`` with the matcher and turn it into model features."""
     base = matcher.score(title, text)
     offset = _logit(base.value)
     expl = base.explanation
-    subject = 1.0 if expl.by_kind("entity") else 0.0
+    subject = subject_strength(matcher, expl.by_kind("entity"))
     counts: dict[int, float] = {}
     seen: Counter[int] = Counter()
     for f, weight in word_features(title, text):
@@ -247,7 +271,7 @@ def row(matcher: BaselineScorer, title: str, text: str) -> Row:
             x[i] = x.get(i, 0.0) + WORD_SCALE * v / norm
             if subject:
                 j = (i * 2654435761 + 1) & (DIM - 1)  # the subject-conditional copy
-                x[j] = x.get(j, 0.0) + SUBJECT_WORD_SCALE * v / norm
+                x[j] = x.get(j, 0.0) + SUBJECT_WORD_SCALE * subject * v / norm
     return Row(base, offset, x, frozenset(counts))
 
 

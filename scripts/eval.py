@@ -462,6 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--feedback-cv", action="store_true", help="also cross-validate learning from feedback"
     )
+    ap.add_argument("--folds", type=int, default=5, help="folds for --feedback-cv (default 5)")
     ap.add_argument(
         "--seed-curve", action="store_true", help="also measure with 1, 3 and 5 of the seeds"
     )
@@ -514,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.compare:
         compare(cfg, Matcher(build_baseline(cfg.baseline)), items, th)
     if args.feedback_cv:
-        feedback_cv(cfg, items, th)
+        feedback_cv(cfg, items, th, args.folds)
     return 0
 
 

@@ -10,12 +10,14 @@ interface as :class:`~watchtower.matcher.Matcher`.
     z(item) = logit(baseline score) + clip(w · x(item))
 
 where ``x`` holds the matcher's own evidence (the baseline logit, how strongly the
-subject is named — the largest weight of its names in the item —, the seed similarity) and the item's words: hashed word families
+subject is named: the largest weight of its names in the item, and the seed
+similarity) and the item's words: hashed word families
 (:func:`watchtower.language.tokens`, so *repatriated* and *repatriation* are one
 feature) and pairs of neighbouring families, Korean and Chinese runs as character
 pairs, each once plain and once *times the subject's strength* (a rights word means
-something else in an item that never names North Korea, or names only the UN). A family weighs more the
-rarer its word is in general English (``wordfreq``, as the seeds' terms are learned).
+something else in an item that never names North Korea, or names only the UN). A
+family weighs more the rarer its word is in general English (``wordfreq``, as the
+seeds' terms are learned).
 ``w`` minimises the class-balanced log loss plus an L2 penalty, so:
 
 * with no labels there is nothing to correct: :func:`train` returns ``None`` and
@@ -81,6 +83,7 @@ LIKE_COUNT = 5  # how many of the most alike labelled items the explanation cons
 TITLE_CHARS = 70
 RARITY_TOP = 6.5
 BORDERLINE_WEIGHT = 0.0  # borderline items (label 1) are learned as not relevant, this much
+RECALL_WEIGHT = 1.0  # a missed relevant item costs this many times a false alert
 
 # Function words carry no topic; their word families are skipped.
 _STOP = frozenset(
@@ -361,7 +364,12 @@ def fit(rows: Sequence[Row], relevant: Sequence[bool], weight: Sequence[float]) 
     sw = np.asarray(weight, dtype=float)
     n_pos = float(sw[y > 0].sum())
     n_neg = float(sw[y < 0].sum())
-    s = sw * np.where(y > 0, 0.5 / max(n_pos, 1e-9), 0.5 / max(n_neg, 1e-9)) * float(sw.sum())
+    s = (
+        sw
+        * np.where(y > 0, RECALL_WEIGHT / max(n_pos, 1e-9), 1.0 / max(n_neg, 1e-9))
+        * 0.5
+        * float(sw.sum())
+    )
 
     def objective(w: Any) -> tuple[float, Any]:
         m = y * (off + xm @ w)

@@ -82,6 +82,7 @@ LIKE_OVERLAP = 0.12  # word-set overlap (Jaccard) at which an item is "like" a l
 LIKE_COUNT = 5  # how many of the most alike labelled items the explanation considers
 TITLE_CHARS = 70
 RARITY_TOP = 6.5
+TAUGHT_WORDS = 3  # how many of the words that moved the score the explanation names
 BORDERLINE_WEIGHT = 0.0  # borderline items (label 1) are learned as not relevant, this much
 RECALL_WEIGHT = 1.0  # a missed relevant item costs this many times a false alert
 
@@ -169,27 +170,27 @@ def _hash(feature: str) -> int:
     return zlib.crc32(feature.encode("utf-8")) & (DIM - 1)
 
 
-def word_features(title: str, text: str) -> list[tuple[str, float]]:
-    """The item's word features with their weights: word families (function words
+def word_features(title: str, text: str) -> list[tuple[str, float, str]]:
+    """The item's word features (key, weight, words as written): word families (function words
     skipped), pairs of neighbouring families, and character pairs of Korean and Chinese
     runs. A family weighs more the rarer its word is in general English (``wordfreq``),
     so *defectors* counts for more than *percent*."""
     ws = words(f"{title}\n{text[:MAX_CHARS]}")[:MAX_TOKENS]
-    out: list[tuple[str, float]] = []
-    prev: tuple[str, float] | None = None
+    out: list[tuple[str, float, str]] = []
+    prev: tuple[str, float, str] | None = None
     for w in ws:
         tok = key(w)
         if is_cjk(tok):
-            out.extend((tok[i : i + 2], 1.0) for i in range(max(1, len(tok) - 1)))
+            out.extend((tok[i : i + 2], 1.0, w) for i in range(max(1, len(tok) - 1)))
             prev = None
         elif len(tok) < 2 or tok in _STOP or tok.isdigit():
             prev = None
         else:
             weight = _rarity(w)
-            out.append((tok, weight))
+            out.append((tok, weight, w))
             if prev is not None:
-                out.append((f"{prev[0]} {tok}", min(weight, prev[1])))
-            prev = (tok, weight)
+                out.append((f"{prev[0]} {tok}", min(weight, prev[1]), f"{prev[2]} {w}"))
+            prev = (tok, weight, w)
     return out
 
 
@@ -201,6 +202,11 @@ def _rarity(word: str) -> float:
 
     z = zipf_frequency(word, "en")
     return max(0.1, min(1.0, (RARITY_TOP - z) / (RARITY_TOP - 3.0)))
+
+
+def _subject_copy(i: int) -> int:
+    """The index of word feature ``i``'s copy for items that name the subject."""
+    return (i * 2654435761 + 1) & (DIM - 1)
 
 
 def _logit(p: float) -> float:
@@ -223,6 +229,7 @@ class Row:
     offset: float
     x: Mapping[int, float]
     words: frozenset[int]
+    names: Mapping[int, str]  # word feature → the words as first written
 
 
 _name_weights: dict[str, dict[str, float]] = {}
@@ -257,10 +264,12 @@ def row(matcher: BaselineScorer, title: str, text: str) -> Row:
     subject = subject_strength(matcher, expl.by_kind("entity"))
     counts: dict[int, float] = {}
     seen: Counter[int] = Counter()
-    for f, weight in word_features(title, text):
+    names: dict[int, str] = {}
+    for f, weight, written in word_features(title, text):
         i = _hash(f)
         counts[i] = max(counts.get(i, 0.0), weight)
         seen[i] += 1
+        names.setdefault(i, written)
     x: dict[int, float] = {
         _BIAS: DENSE_SCALE,
         _BASE: BASE_SCALE * max(-1.5, min(1.5, offset / 6.0)),
@@ -273,9 +282,9 @@ def row(matcher: BaselineScorer, title: str, text: str) -> Row:
         for i, v in tf.items():
             x[i] = x.get(i, 0.0) + WORD_SCALE * v / norm
             if subject:
-                j = (i * 2654435761 + 1) & (DIM - 1)  # the subject-conditional copy
+                j = _subject_copy(i)
                 x[j] = x.get(j, 0.0) + SUBJECT_WORD_SCALE * subject * v / norm
-    return Row(base, offset, x, frozenset(counts))
+    return Row(base, offset, x, frozenset(counts), names)
 
 
 # ----------------------------------------------------------------------------- training
@@ -418,7 +427,25 @@ class FeedbackScorer:
         cap = shift_cap(model.n_labels)
         shift = max(-cap, min(cap, sum(v * weights.get(i, 0.0) for i, v in r.x.items())))
         value = round(_logistic(r.offset + shift), 6)
-        return explain_shift(r.base, value, nearest(model, r.words))
+        return explain_shift(r.base, value, nearest(model, r.words), taught(r, weights, shift))
+
+
+def taught(r: Row, weights: Mapping[int, float], shift: float) -> list[str]:
+    """The item's words (as written) that moved its score most in the direction of
+    ``shift``, at most ``TAUGHT_WORDS``, each moving it by at least 0.1 in logit; the
+    subject's own names are left out (they say nothing the explanation does not)."""
+    sign = 1.0 if shift > 0 else -1.0
+    names = {t for m in r.base.explanation.by_kind("entity") for t in tokens(m.label)}
+    moved = []
+    for i, written in r.names.items():
+        if names.intersection(tokens(written)):
+            continue
+        j = _subject_copy(i)
+        c = sign * (r.x.get(i, 0.0) * weights.get(i, 0.0) + r.x.get(j, 0.0) * weights.get(j, 0.0))
+        if c >= 0.1:
+            moved.append((c, written))
+    moved.sort(key=lambda p: -p[0])
+    return [w for _c, w in moved[:TAUGHT_WORDS]]
 
 
 def nearest(model: FeedbackModel, words: frozenset[int]) -> list[tuple[float, Example]]:
@@ -437,31 +464,36 @@ def nearest(model: FeedbackModel, words: frozenset[int]) -> list[tuple[float, Ex
     return alike[:LIKE_COUNT]
 
 
-def explain_shift(base: Score, value: float, alike: Sequence[tuple[float, Example]]) -> Score:
-    """``base`` with the new ``value`` and a plain-words line about the feedback in
-    ``about`` and ``notes``: which way it moved the score and which labelled items the
-    item is like ("like 3 items you marked relevant")."""
+def explain_shift(
+    base: Score, value: float, alike: Sequence[tuple[float, Example]], words: Sequence[str] = ()
+) -> Score:
+    """``base`` with the new ``value`` and plain words about the feedback: in ``about``
+    which way it moved the score and what the item is like ("like 3 items you marked
+    relevant"); in ``notes`` also an example title and the ``words`` that moved it."""
     before = base.value
     if abs(value - before) < 0.005:
         moved = "feedback left the score as it was"
     else:
         verb = "raised" if value > before else "lowered"
         moved = f"feedback {verb} the score from {before:.2f} to {value:.2f}"
-    like = _like(alike)
-    note = f"{moved}: {like}" if like else moved
+    like = _like(alike, examples=False)
     expl = base.explanation
-    about = f"{expl.summary()}; {note}"
-    return Score(
-        value, replace(expl, about=about, notes=(*expl.notes, note[:1].upper() + note[1:]))
-    )
+    about = f"{expl.summary()}; {moved}" + (f" ({like})" if like else "")
+    note = moved[:1].upper() + moved[1:]
+    if words:
+        note += " through the words " + ", ".join(f"'{w}'" for w in words)
+    if like:
+        note += f"; it is {_like(alike, examples=True)}"
+    return Score(value, replace(expl, about=about, notes=(*expl.notes, note)))
 
 
-def _like(alike: Sequence[tuple[float, Example]]) -> str:
+def _like(alike: Sequence[tuple[float, Example]], *, examples: bool) -> str:
     relevant = [e for _o, e in alike if e.label == 2]
     other = [e for _o, e in alike if e.label == 0]
     parts = []
     for group, verdict in ((relevant, "relevant"), (other, "not relevant")):
         if group:
             noun = "item" if len(group) == 1 else "items"
-            parts.append(f"like {len(group)} {noun} you marked {verdict} ('{group[0].title}')")
+            example = f" ('{group[0].title}')" if examples else ""
+            parts.append(f"like {len(group)} {noun} you marked {verdict}{example}")
     return " and ".join(parts)

@@ -150,6 +150,7 @@ def test_explanation_names_the_feedback(matcher: Matcher) -> None:
     note = score.explanation.notes[-1]
     assert "like 3 items you marked relevant" in note
     assert note.startswith("Feedback raised the score from")
+    assert "through the words" in note and "'north'" not in note.lower()
     assert "feedback raised the score" in score.explanation.summary()
     assert score.explanation.to_dict()["summary"].startswith("About")
 

@@ -224,3 +224,31 @@ def test_runtime_scorer_is_the_matcher_without_feedback_and_corrected_with_it(
     scorer = load_scorer(config, [RELEVANT, MISSILE])
     assert isinstance(scorer, FeedbackScorer)
     assert (tmp_path / "cache.feedback.json").is_file()
+
+
+def test_korean_and_chinese_words_are_learned_inside_runs(matcher: Matcher) -> None:
+    relevant = [
+        Labelled(
+            f"탈북민 강제북송 우려 {i}", "중국 공안이 탈북민을 체포해 강제북송할 우려가 있다.", 2
+        )
+        for i in range(3)
+    ] + [
+        Labelled(f"中国强制遣返脱北者 {i}", "人权组织说，脱北者被强制遣返后将面临酷刑。", 2)
+        for i in range(3)
+    ]
+    other = [
+        Labelled(f"주식 시장 상승 {i}", "코스피 지수가 반도체 업종 강세로 올랐다.", 0)
+        for i in range(3)
+    ] + [Labelled(f"股市上涨 {i}", "半导体板块带动股市上涨。", 0) for i in range(3)]
+    scorer = FeedbackScorer(matcher, train(matcher, relevant + other))
+    for title, text, up in (
+        ("탈북민들 강제북송 위기", "탈북민들이 강제북송될 위기에 처했다.", True),
+        ("脫北者恐遭強制遣返", "脫北者被捕後恐遭強制遣返。", True),  # traditional characters
+        ("코스피 반도체 강세", "반도체 업종이 강세를 보였다.", False),
+    ):
+        before = matcher.score(title, text).value
+        after = scorer.score(title, text).value
+        if up:
+            assert after > 0.3 > before, title
+        else:
+            assert after < 0.1, title  # unlike the relevant ones, it stays far below

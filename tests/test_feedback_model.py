@@ -252,3 +252,15 @@ def test_korean_and_chinese_words_are_learned_inside_runs(matcher: Matcher) -> N
             assert after > 0.3 > before, title
         else:
             assert after < 0.1, title  # unlike the relevant ones, it stays far below
+
+
+def test_labels_of_one_kind_alone_move_scores_no_more_than_one_label(matcher: Matcher) -> None:
+    clicks = [
+        Labelled(f"{RELEVANT.title}, report {i}", f"{RELEVANT.text} Update {i}.", 2)
+        for i in range(20)
+    ]
+    scorer = FeedbackScorer(matcher, train(matcher, clicks))
+    for item in (MISSILE, ABDUCTEES, RELEVANT):
+        before = matcher.score(item.title, item.text).value
+        after = scorer.score(item.title, item.text).value
+        assert abs(_logit(after) - _logit(before)) <= SHIFT_PER_LABEL + 1e-3

@@ -22,9 +22,9 @@ seeds' terms are learned).
 
 * with no labels there is nothing to correct: :func:`train` returns ``None`` and
   :class:`FeedbackScorer` returns the matcher's own scores, unchanged;
-* the shift ``w · x`` is clipped to ``SHIFT_PER_LABEL`` (0.5 in logit) per label, at
-  most ``MAX_SHIFT``: one label moves a score by at most 0.5 in logit (0.50 → 0.62 at
-  the threshold, less elsewhere), so a careless click cannot flip the subject;
+* the shift ``w · x`` is clipped (:func:`shift_cap`): one label moves a score by at
+  most 0.5 in logit (0.50 → 0.62 at the threshold, less elsewhere), so a careless
+  click cannot flip the subject; the bound grows with the labels of the scarcer kind;
 * many consistent labels move scores a lot, for items *like* them (shared words),
   because the data term grows with the number of labels while the penalty does not.
 
@@ -57,10 +57,11 @@ import threading
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from watchtower.feedback_explain import Example, explain_shift, nearest
 from watchtower.language import is_cjk, key, tokens, words
 from watchtower.models import Match, Score
 
@@ -74,12 +75,10 @@ WORD_SCALE = 1.0  # the word block has unit norm times this
 SUBJECT_WORD_SCALE = 10.0  # the copy when the subject is named: penalised 100 times less
 DENSE_SCALE = 0.5  # the matcher's evidence (values in about [0, 1])
 BASE_SCALE = 0.5  # the baseline logit / 6, clipped to [-1.5, 1.5]
-SHIFT_PER_LABEL = 0.5  # the shift in logit is at most this times the number of labels
+SHIFT_PER_LABEL = 0.5  # the shift in logit: at most this for one label (see shift_cap)
 MAX_SHIFT = 8.0  # and never more than this
 MAX_TOKENS = 20_000  # as the matcher: a longer item is read on its first 20,000 words
 MAX_CHARS = 400_000
-LIKE_OVERLAP = 0.12  # word-set overlap (Jaccard) at which an item is "like" a labelled one
-LIKE_COUNT = 5  # how many of the most alike labelled items the explanation considers
 TITLE_CHARS = 70
 RARITY_TOP = 6.5
 TAUGHT_WORDS = 3  # how many of the words that moved the score the explanation names
@@ -112,16 +111,6 @@ class Labelled:
     title: str
     text: str
     label: int
-
-
-@dataclass(frozen=True, slots=True)
-class Example:
-    """A labelled item as the explanation needs it: title, label and word-family set
-    (hashed)."""
-
-    title: str
-    label: int
-    words: frozenset[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,9 +383,16 @@ def fit(rows: Sequence[Row], relevant: Sequence[bool], weight: Sequence[float]) 
 # ----------------------------------------------------------------------------- scoring
 
 
-def shift_cap(n_labels: int) -> float:
-    """The largest shift (in logit) ``n_labels`` labels may cause."""
-    return min(MAX_SHIFT, SHIFT_PER_LABEL * n_labels)
+def shift_cap(model: FeedbackModel) -> float:
+    """The largest shift (in logit) the model may cause: ``SHIFT_PER_LABEL`` for one
+    label, growing with the labels *of the scarcer kind*: ``SHIFT_PER_LABEL`` times
+    (1 + 2 × the fewer of relevant and not-relevant labels), at most ``MAX_SHIFT``.
+    Labels of one kind alone say nothing about where the boundary lies (twenty "relevant"
+    clicks would otherwise raise every item that names the subject), so they move scores
+    no more than one label does."""
+    n_relevant = sum(1 for e in model.examples if e.label == 2)
+    fewer = min(n_relevant, len(model.examples) - n_relevant)
+    return min(MAX_SHIFT, SHIFT_PER_LABEL * (1 + 2 * fewer))
 
 
 class FeedbackScorer:
@@ -409,6 +405,7 @@ class FeedbackScorer:
     def __init__(self, matcher: Any, model: FeedbackModel | None) -> None:
         self.matcher = matcher
         self.model = model
+        self._cap = shift_cap(model) if model is not None else 0.0
 
     def __reduce__(self) -> tuple[type[FeedbackScorer], tuple[Any, FeedbackModel | None]]:
         return (FeedbackScorer, (self.matcher, self.model))
@@ -424,10 +421,12 @@ class FeedbackScorer:
         if r.base.explanation.excluded_by is not None:
             return r.base
         weights = model.weights
-        cap = shift_cap(model.n_labels)
+        cap = self._cap
         shift = max(-cap, min(cap, sum(v * weights.get(i, 0.0) for i, v in r.x.items())))
         value = round(_logistic(r.offset + shift), 6)
-        return explain_shift(r.base, value, nearest(model, r.words), taught(r, weights, shift))
+        return explain_shift(
+            r.base, value, nearest(model.examples, r.words), taught(r, weights, shift)
+        )
 
 
 def taught(r: Row, weights: Mapping[int, float], shift: float) -> list[str]:
@@ -446,54 +445,3 @@ def taught(r: Row, weights: Mapping[int, float], shift: float) -> list[str]:
             moved.append((c, written))
     moved.sort(key=lambda p: -p[0])
     return [w for _c, w in moved[:TAUGHT_WORDS]]
-
-
-def nearest(model: FeedbackModel, words: frozenset[int]) -> list[tuple[float, Example]]:
-    """The labelled items most like an item (word-set overlap ≥ ``LIKE_OVERLAP``), most
-    alike first, at most ``LIKE_COUNT``."""
-    if not words:
-        return []
-    alike = []
-    for e in model.examples:
-        common = len(words & e.words)
-        if common:
-            overlap = common / len(words | e.words)
-            if overlap >= LIKE_OVERLAP:
-                alike.append((overlap, e))
-    alike.sort(key=lambda p: -p[0])
-    return alike[:LIKE_COUNT]
-
-
-def explain_shift(
-    base: Score, value: float, alike: Sequence[tuple[float, Example]], words: Sequence[str] = ()
-) -> Score:
-    """``base`` with the new ``value`` and plain words about the feedback: in ``about``
-    which way it moved the score and what the item is like ("like 3 items you marked
-    relevant"); in ``notes`` also an example title and the ``words`` that moved it."""
-    before = base.value
-    if abs(value - before) < 0.005:
-        moved = "feedback left the score as it was"
-    else:
-        verb = "raised" if value > before else "lowered"
-        moved = f"feedback {verb} the score from {before:.2f} to {value:.2f}"
-    like = _like(alike, examples=False)
-    expl = base.explanation
-    about = f"{expl.summary()}; {moved}" + (f" ({like})" if like else "")
-    note = moved[:1].upper() + moved[1:]
-    if words:
-        note += " through the words " + ", ".join(f"'{w}'" for w in words)
-    if like:
-        note += f"; it is {_like(alike, examples=True)}"
-    return Score(value, replace(expl, about=about, notes=(*expl.notes, note)))
-
-
-def _like(alike: Sequence[tuple[float, Example]], *, examples: bool) -> str:
-    relevant = [e for _o, e in alike if e.label == 2]
-    other = [e for _o, e in alike if e.label == 0]
-    parts = []
-    for group, verdict in ((relevant, "relevant"), (other, "not relevant")):
-        if group:
-            noun = "item" if len(group) == 1 else "items"
-            example = f" ('{group[0].title}')" if examples else ""
-            parts.append(f"like {len(group)} {noun} you marked {verdict}{example}")
-    return " and ".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from watchtower.errors import WatchtowerError
-from watchtower.feedback_input import FeedbackInputError, parse_labelled_lines
+from watchtower.feedback_input import FeedbackInputError, from_verdict, parse_labelled_lines
 from watchtower.feedback_model import Labelled
 
 
@@ -46,3 +46,10 @@ def test_a_bad_line_names_its_number_and_the_fix(line: str, problem: str) -> Non
     assert str(caught.value).startswith("input line 3: ")
     assert problem in str(caught.value)
     assert isinstance(caught.value, WatchtowerError)
+
+
+def test_alert_verdicts_become_labels() -> None:
+    assert from_verdict("T", "x", "relevant") == Labelled("T", "x", 2)
+    assert from_verdict("T", "x", "not-relevant") == Labelled("T", "x", 0)
+    with pytest.raises(ValueError, match="relevant"):
+        from_verdict("T", "x", "maybe")

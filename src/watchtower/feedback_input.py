@@ -19,6 +19,7 @@ from watchtower.feedback_model import Labelled
 
 EXAMPLE = '{"title": "…", "summary": "…", "label": 2}'
 LABELS = (0, 1, 2)
+VERDICTS = {"relevant": 2, "not-relevant": 0}  # ``watchtower feedback ALERT_ID VERDICT``
 
 
 class FeedbackInputError(WatchtowerError):
@@ -84,3 +85,12 @@ def parse_labelled_lines(lines: Iterable[str]) -> list[Labelled]:
     """Every non-blank line → :class:`Labelled`, all or nothing: the first bad line
     raises :class:`FeedbackInputError`."""
     return [parse_labelled(line, n) for n, line in enumerate(lines, start=1) if line.strip()]
+
+
+def from_verdict(title: str, text: str, verdict: str) -> Labelled:
+    """An analyst's verdict on an alert (``relevant`` or ``not-relevant``, as stored)
+    → :class:`Labelled` (label 2 or 0) of the alert's title and text; ``ValueError``
+    for any other verdict."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be 'relevant' or 'not-relevant', got {verdict!r}")
+    return Labelled(title, text, VERDICTS[verdict])

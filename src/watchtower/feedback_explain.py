@@ -9,6 +9,7 @@ sets is at least ``LIKE_OVERLAP``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -28,20 +29,31 @@ class Example:
     words: frozenset[int]
 
 
-def nearest(examples: Sequence[Example], words: frozenset[int]) -> list[tuple[float, Example]]:
-    """The labelled items most like an item (word-set overlap ≥ ``LIKE_OVERLAP``), most
-    alike first, at most ``LIKE_COUNT``."""
-    if not words:
-        return []
-    alike = []
-    for e in examples:
-        common = len(words & e.words)
-        if common:
-            overlap = common / len(words | e.words)
+class Neighbours:
+    """The labelled items, indexed by word for :meth:`nearest` (built once per model)."""
+
+    def __init__(self, examples: Sequence[Example]) -> None:
+        self.examples = tuple(examples)
+        postings: dict[int, list[int]] = {}
+        for k, e in enumerate(self.examples):
+            for w in e.words:
+                postings.setdefault(w, []).append(k)
+        self._postings = postings
+
+    def nearest(self, words: frozenset[int]) -> list[tuple[float, Example]]:
+        """The labelled items most like an item (word-set overlap ≥ ``LIKE_OVERLAP``),
+        most alike first, at most ``LIKE_COUNT``."""
+        common: Counter[int] = Counter()
+        for w in words:
+            common.update(self._postings.get(w, ()))
+        alike = []
+        for k, n in common.items():
+            e = self.examples[k]
+            overlap = n / (len(words) + len(e.words) - n)
             if overlap >= LIKE_OVERLAP:
                 alike.append((overlap, e))
-    alike.sort(key=lambda p: -p[0])
-    return alike[:LIKE_COUNT]
+        alike.sort(key=lambda p: -p[0])
+        return alike[:LIKE_COUNT]
 
 
 def explain_shift(

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from watchtower.feedback_explain import Example, explain_shift, nearest
+from watchtower.feedback_explain import Example, Neighbours, explain_shift
 from watchtower.language import is_cjk, key, tokens, words
 from watchtower.models import Match, Score
 
@@ -406,6 +406,7 @@ class FeedbackScorer:
         self.matcher = matcher
         self.model = model
         self._cap = shift_cap(model) if model is not None else 0.0
+        self._neighbours = Neighbours(model.examples if model is not None else ())
 
     def __reduce__(self) -> tuple[type[FeedbackScorer], tuple[Any, FeedbackModel | None]]:
         return (FeedbackScorer, (self.matcher, self.model))
@@ -425,7 +426,7 @@ class FeedbackScorer:
         shift = max(-cap, min(cap, sum(v * weights.get(i, 0.0) for i, v in r.x.items())))
         value = round(_logistic(r.offset + shift), 6)
         return explain_shift(
-            r.base, value, nearest(model.examples, r.words), taught(r, weights, shift)
+            r.base, value, self._neighbours.nearest(r.words), taught(r, weights, shift)
         )
 
 
@@ -434,14 +435,18 @@ def taught(r: Row, weights: Mapping[int, float], shift: float) -> list[str]:
     ``shift``, at most ``TAUGHT_WORDS``, each moving it by at least 0.1 in logit; the
     subject's own names are left out (they say nothing the explanation does not)."""
     sign = 1.0 if shift > 0 else -1.0
-    names = {t for m in r.base.explanation.by_kind("entity") for t in tokens(m.label)}
     moved = []
     for i, written in r.names.items():
-        if names.intersection(tokens(written)):
-            continue
         j = _subject_copy(i)
         c = sign * (r.x.get(i, 0.0) * weights.get(i, 0.0) + r.x.get(j, 0.0) * weights.get(j, 0.0))
         if c >= 0.1:
             moved.append((c, written))
     moved.sort(key=lambda p: -p[0])
-    return [w for _c, w in moved[:TAUGHT_WORDS]]
+    names = {t for m in r.base.explanation.by_kind("entity") for t in tokens(m.label)}
+    told: list[str] = []
+    for _c, w in moved:
+        if len(told) == TAUGHT_WORDS:
+            break
+        if not names.intersection(tokens(w)):
+            told.append(w)
+    return told

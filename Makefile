@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 eval: $(STAMP)
-	$(BIN)/python scripts/eval.py --config $(CONFIG)
+	$(BIN)/python scripts/eval.py --config $(CONFIG) --feedback-cv
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/score_speed.py

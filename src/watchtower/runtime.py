@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ import httpx
 
 from watchtower.config import Config, SourceConfig
 from watchtower.dedupe import MinHashStoryIndex
+from watchtower.feedback_model import FeedbackScorer, Labelled
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
@@ -65,6 +66,18 @@ def open_store(config: Config) -> Iterator[Store]:
 
 def load_matcher(config: Config) -> Matcher:
     return build_matcher(config.baseline, cache_path=baseline_cache_path(config))
+
+
+def load_scorer(config: Config, labelled: Sequence[Labelled] = ()) -> Matcher | FeedbackScorer:
+    """The matcher, corrected by the feedback in ``labelled`` (the store's verdicts and
+    imported items); the matcher itself when they teach nothing. The model is cached
+    next to the baseline cache and retrained only when the labels change."""
+    from watchtower.feedback_cache import feedback_scorer
+
+    scorer: Matcher | FeedbackScorer = feedback_scorer(
+        load_matcher(config), labelled, baseline_cache_path(config)
+    )
+    return scorer
 
 
 class Runtime:

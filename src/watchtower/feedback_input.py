@@ -14,33 +14,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from watchtower.errors import WatchtowerError
 from watchtower.feedback_model import Labelled
+from watchtower.jsonlines import InputLineError, document_text, load_object
 
 EXAMPLE = '{"title": "…", "summary": "…", "label": 2}'
 LABELS = (0, 1, 2)
 VERDICTS = {"relevant": 2, "not-relevant": 0}  # ``watchtower feedback ALERT_ID VERDICT``
 
 
-class FeedbackInputError(WatchtowerError):
+class FeedbackInputError(InputLineError):
     """A line of ``feedback import`` input is unusable; ``line`` is 1-based and the
     message says what is wrong and how to fix it."""
-
-    def __init__(self, line: int, problem: str) -> None:
-        self.line = line
-        self.problem = problem
-        super().__init__(f"input line {line}: {problem}")
-
-
-def _text(obj: Mapping[str, Any], name: str, lineno: int) -> str:
-    from watchtower.sources.normalize import html_to_text
-
-    value = obj.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise FeedbackInputError(lineno, f'"{name}" must be a string, got {type(value).__name__}')
-    return html_to_text(value) if "<" in value or "&" in value else value
 
 
 def _label(obj: Mapping[str, Any], lineno: int) -> int:
@@ -56,28 +40,11 @@ def _label(obj: Mapping[str, Any], lineno: int) -> int:
 
 def parse_labelled(line: str, lineno: int) -> Labelled:
     """One input line → :class:`Labelled`; raises :class:`FeedbackInputError`."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise FeedbackInputError(
-            lineno,
-            f"not valid JSON ({exc.msg} at column {exc.colno}); expected one object a "
-            f"line like {EXAMPLE}",
-        ) from exc
-    if not isinstance(obj, dict):
-        raise FeedbackInputError(
-            lineno, f"expected a JSON object like {EXAMPLE}, got {type(obj).__name__}"
-        )
+    obj = load_object(line, lineno, EXAMPLE, FeedbackInputError)
     if not isinstance(obj.get("title"), str) or not obj["title"].strip():
         raise FeedbackInputError(lineno, 'missing "title" (a non-empty string)')
     label = _label(obj, lineno)
-    title = _text(obj, "title", lineno)
-    summary = _text(obj, "summary", lineno)
-    content = _text(obj, "content", lineno)
-    if content and not content.startswith(summary):
-        text = content if summary.startswith(content) else f"{summary}\n{content}".strip()
-    else:
-        text = content or summary
+    title, text = document_text(obj, lineno, FeedbackInputError)
     return Labelled(title, text, label)
 
 

@@ -29,7 +29,6 @@ rebuilt in the receiving process); scoring needs no I/O and no global state.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from bisect import bisect_left
@@ -40,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.baseline import Baseline, BaselineSettings, load_baseline
-from watchtower.errors import WatchtowerError
 from watchtower.explain import Features, excerpt, explain, explain_excluded
+from watchtower.jsonlines import InputLineError, document_text, load_object
 from watchtower.language import (
     cjk_key,
     cjk_stream,
@@ -54,7 +53,6 @@ from watchtower.language import (
     words,
 )
 from watchtower.models import Score
-from watchtower.sources.normalize import html_to_text
 
 # Scoring constants. They are few, round, and chosen from the shape of the problem (see
 # the README); they are not fitted item by item.
@@ -74,16 +72,11 @@ MAX_TOKENS = 20_000  # a longer item is scored on its first 20,000 words
 SEED_PARTS = 6  # how many learned features the explanation names for the nearest seed
 
 
-class ScoreInputError(WatchtowerError):
+class ScoreInputError(InputLineError):
     """A line of ``watchtower score`` input is not a usable JSON object.
 
     ``line`` is the 1-based line number; the message says what is wrong and how to fix it.
     """
-
-    def __init__(self, line: int, problem: str) -> None:
-        self.line = line
-        self.problem = problem
-        super().__init__(f"input line {line}: {problem}")
 
 
 _CJK_CHAR = re.compile(
@@ -439,38 +432,15 @@ def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matc
 # --------------------------------------------------------------------------- JSONL
 
 
-def _field(obj: Mapping[str, Any], name: str, lineno: int) -> str:
-    value = obj.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ScoreInputError(lineno, f'"{name}" must be a string, got {type(value).__name__}')
-    return html_to_text(value) if "<" in value or "&" in value else value
-
-
 def parse_item(line: str, lineno: int) -> tuple[Any, str, str]:
     """One input line → (id, title, text); raises :class:`ScoreInputError`."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ScoreInputError(
-            lineno,
-            f"not valid JSON ({exc.msg} at column {exc.colno}); "
-            'expected one object a line like {"id": "1", "title": "…", "summary": "…"}',
-        ) from exc
-    if not isinstance(obj, dict):
-        raise ScoreInputError(lineno, f"expected a JSON object, got {type(obj).__name__}")
+    example = '{"id": "1", "title": "…", "summary": "…"}'
+    obj = load_object(line, lineno, example, ScoreInputError)
     if "id" not in obj or not isinstance(obj["id"], str | int) or isinstance(obj["id"], bool):
         raise ScoreInputError(lineno, 'missing "id" (a string or integer)')
     if not isinstance(obj.get("title"), str):
         raise ScoreInputError(lineno, 'missing "title" (a string)')
-    title = _field(obj, "title", lineno)
-    summary = _field(obj, "summary", lineno)
-    content = _field(obj, "content", lineno)
-    if content and not content.startswith(summary):
-        text = content if summary.startswith(content) else f"{summary}\n{content}".strip()
-    else:
-        text = content or summary
+    title, text = document_text(obj, lineno, ScoreInputError)
     return obj["id"], title, text
 
 

@@ -52,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 3  # bump whenever learning changes: it invalidates every cache
+ALGORITHM_VERSION = 4  # bump whenever learning changes: it invalidates every cache
 LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
 SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half

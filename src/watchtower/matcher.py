@@ -98,7 +98,8 @@ class _Entry:
     weight: float
     length: int
     implicit: bool = False
-    canon: tuple[str, ...] = ()  # feature keys of the label (for seed similarity)
+    canon: tuple[str, ...] = ()  # feature keys of the label other than the form's own
+    joined: str = ""  # the form's key, words joined by spaces (a learned phrase's feature)
 
 
 Hit = tuple[int, tuple[str, ...], list[_Entry]]
@@ -156,22 +157,25 @@ class _Tables:
                 return
         entries = table.setdefault(slot, [])
         if not any(e.kind == entry.kind for e in entries):
-            entries.append(replace(entry, length=len(key), canon=self._canon(label)))
+            joined = " ".join(key)
+            canon = tuple(c for c in self._canon(label) if c != joined)
+            entries.append(replace(entry, length=len(key), canon=canon, joined=joined))
 
 
 def _context_key(word: str) -> tuple[str, ...]:
     return tuple(cjk_key(word)) if is_cjk(word) else tuple(phrase_key(word).split())
 
 
-def _by_first_token(
-    table: Mapping[tuple[str, ...], list[_Entry]],
-) -> dict[str, list[tuple[tuple[str, ...], list[_Entry]]]]:
-    starts: dict[str, list[tuple[tuple[str, ...], list[_Entry]]]] = {}
+_Starts = dict[str, list[tuple[int, dict[tuple[str, ...], list[_Entry]]]]]
+
+
+def _by_first_token(table: Mapping[tuple[str, ...], list[_Entry]]) -> _Starts:
+    """Per first token: the keys starting with it, grouped by length, longest first (so
+    a scan slices the item once per length and looks the slice up)."""
+    grouped: dict[str, dict[int, dict[tuple[str, ...], list[_Entry]]]] = {}
     for key, entries in table.items():
-        starts.setdefault(key[0], []).append((key, entries))
-    for cands in starts.values():
-        cands.sort(key=lambda c: -len(c[0]))
-    return starts
+        grouped.setdefault(key[0], {}).setdefault(len(key), {})[key] = entries
+    return {tok: sorted(by_len.items(), key=lambda kv: -kv[0]) for tok, by_len in grouped.items()}
 
 
 def _cjk_patterns(cjk: Mapping[str, list[_Entry]]) -> list[tuple[str, re.Pattern[str]]]:
@@ -220,9 +224,12 @@ class Matcher:
         starts = self._tables.starts
         n = len(toks)
         for i in [i for i, tok in enumerate(toks) if tok in starts]:
-            for key, entries in starts[toks[i]]:
-                k = len(key)
-                if i + k > n or (k > 1 and tuple(toks[i : i + k]) != key):
+            for k, keyed in starts[toks[i]]:
+                if i + k > n:
+                    continue
+                key = tuple(toks[i : i + k])
+                entries = keyed.get(key)
+                if entries is None:
                     continue
                 keep = []
                 for e in entries:
@@ -352,16 +359,13 @@ class Matcher:
     def _item_vector(
         self, toks: Sequence[str], hits: Sequence[Hit]
     ) -> tuple[dict[str, float], dict[str, int]]:
-        vocab = self._vocab
-        counts = {t: c for t, c in Counter(toks).items() if t in vocab}
-        for _pos, key, entries in hits:
-            if any(e.kind == "phrase" for e in entries):
-                k = " ".join(key)
-                counts[k] = counts.get(k, 0) + 1
+        counts: dict[str, int] = Counter(filter(self._vocab.__contains__, toks))
+        for _pos, _key, entries in hits:
             for e in entries:
+                if e.kind == "phrase":
+                    counts[e.joined] = counts.get(e.joined, 0) + 1
                 for c in e.canon:  # a paraphrase or translation counts as its term
-                    if c != " ".join(key):
-                        counts[c] = counts.get(c, 0) + 1
+                    counts[c] = counts.get(c, 0) + 1
         weights = self._feature_w
         return {t: (1.0 + math.log(c)) * weights[t] for t, c in counts.items()}, counts
 
@@ -371,7 +375,7 @@ class Matcher:
         """Cosine to the nearest seed over learned terms and phrases; with the labels
         and shares of the similarity of the strongest shared features."""
         vec, _counts = self._item_vector(toks, hits)
-        norm = math.sqrt(sum(v * v for v in vec.values()))
+        norm = math.hypot(*vec.values())
         if not norm:
             return 0.0, None, []
         dots = [0.0] * len(self.baseline.seed_vectors)
@@ -384,11 +388,11 @@ class Matcher:
         if best_i is None:
             return 0.0, None, []
         seed_vec = self.baseline.seed_vectors[best_i]
-        shares = sorted(((vec[t] * seed_vec.get(t, 0.0) / norm, t) for t in vec), reverse=True)
+        shared = [(v * seed_vec[t], t) for t, v in vec.items() if t in seed_vec]
         parts = [
-            (self._labels.get(t, t), share / best * norm)
-            for share, t in shares[:SEED_PARTS]
-            if share > 0
+            (self._labels.get(t, t), dot / best)
+            for dot, t in sorted(shared, reverse=True)[:SEED_PARTS]
+            if dot > 0
         ]
         return min(1.0, best / norm), best_i, parts
 
@@ -425,7 +429,8 @@ def _within(sorted_positions: Sequence[int], pos: int, window: int) -> bool:
 def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:
     if not a or not b:
         return False
-    return any(abs(x - y) <= window for x in a[:50] for y in b[:50])
+    first = a[:50]
+    return any(_within(first, y, window) for y in b[:50])
 
 
 def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matcher:

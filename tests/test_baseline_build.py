@@ -214,3 +214,15 @@ def test_plural_acronyms_are_not_proper_names() -> None:
 
     assert _is_acronym("POWs") and _is_acronym("NGOs") and _is_acronym("DPRK")
     assert not _is_acronym("Pyongyang") and not _is_acronym("Is")
+
+
+def test_a_minor_learned_initialism_may_be_a_topic_term() -> None:
+    from watchtower.learn import Weighted
+
+    names = (Weighted("freedonia", "Freedonia", 1.0), Weighted("unhcr", "UNHCR", 0.01))
+    terms = (Weighted("unhcr", "UNHCR", 10.0), Weighted("freedonia", "freedonia", 10.0))
+    vectors = ({"unhcr": 0.5, "freedonia": 0.5}, {"unhcr": 1.0, "freedonia": 0.1})
+    b = _bare(names=names, terms=terms, seed_vectors=vectors)
+    topic = {t.form for t in b.topic()}
+    assert "UNHCR" in topic and "freedonia" not in topic
+    assert "UNHCR" in {n.form for n in b.subject()}  # still (faintly) a subject name

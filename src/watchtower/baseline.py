@@ -56,6 +56,7 @@ ALGORITHM_VERSION = 4  # bump whenever learning changes: it invalidates every ca
 LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
 SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half
+MINOR_NAME = 1 / 9  # share of mentions under a third, squared (see learn.learn_names)
 HEAD_SHARE = 0.25  # the head word of a configured compound term, alone, counts a quarter
 LEARNED_HIGH = 10.0  # log2 rate ratio from which a learned word weighs LEARNED_TOPIC_MAX
 
@@ -193,7 +194,16 @@ class Baseline:
         return [t for t in out.values() if t.weight > 0]
 
     def _learned_topic(self) -> dict[str, Term]:
-        names = {tok for n in self.subject() for tok in phrase_key(n.form).split()}
+        # a learned name the seeds mention less than a third as often as the main one (its
+        # weight under MINOR_NAME) does not keep its words out of the topic: such an
+        # initialism is an institution or an issue (UN, UNHCR, POWs); capitalised name
+        # words stay out through ``proper``
+        names = {
+            tok
+            for n in self.subject()
+            if not (n.learned and n.weight < MINOR_NAME)
+            for tok in phrase_key(n.form).split()
+        }
         names |= self.proper
         need = min(len(self.seed_vectors), 2)
         out: dict[str, Term] = {}

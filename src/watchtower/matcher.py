@@ -261,6 +261,7 @@ class Matcher:
             return True
         present = set(toks)
         joined = None
+        spaced = None
         for ctx in self._tables.context.get(label, ()):
             if len(ctx) == 1 and ctx[0] in present:
                 return True
@@ -269,8 +270,10 @@ class Matcher:
                     joined = joined if joined is not None else cjk_stream(toks)[0]
                     if "".join(ctx) in joined:
                         return True
-                elif " ".join(ctx) in " ".join(toks):
-                    return True
+                else:
+                    spaced = spaced if spaced is not None else " ".join(toks)
+                    if " ".join(ctx) in spaced:
+                        return True
         return False
 
     # ------------------------------------------------------------------ scoring
@@ -367,7 +370,7 @@ class Matcher:
                 for c in e.canon:  # a paraphrase or translation counts as its term
                     counts[c] = counts.get(c, 0) + 1
         weights = self._feature_w
-        return {t: (1.0 + math.log(c)) * weights[t] for t, c in counts.items()}, counts
+        return {t: _sublinear(c) * weights[t] for t, c in counts.items()}, counts
 
     def _seed_similarity(
         self, toks: Sequence[str], hits: Sequence[Hit]
@@ -380,8 +383,9 @@ class Matcher:
             return 0.0, None, []
         dots = [0.0] * len(self.baseline.seed_vectors)
         inverted = self._inverted
-        for t, v in vec.items():
-            for i, w in inverted.get(t, ()):
+        for t in vec.keys() & inverted.keys():
+            v = vec[t]
+            for i, w in inverted[t]:
                 dots[i] += v * w
         best = max(dots, default=0.0)
         best_i = dots.index(best) if best > 0 else None
@@ -395,6 +399,14 @@ class Matcher:
             if dot > 0
         ]
         return min(1.0, best / norm), best_i, parts
+
+
+_SUBLINEAR = tuple(1.0 + math.log(c) if c else 0.0 for c in range(64))
+
+
+def _sublinear(count: int) -> float:
+    """``1 + ln count``, from a table for the common small counts."""
+    return _SUBLINEAR[count] if count < 64 else 1.0 + math.log(count)
 
 
 def _topic(

@@ -226,3 +226,15 @@ def test_a_minor_learned_initialism_may_be_a_topic_term() -> None:
     topic = {t.form for t in b.topic()}
     assert "UNHCR" in topic and "freedonia" not in topic
     assert "UNHCR" in {n.form for n in b.subject()}  # still (faintly) a subject name
+
+
+def test_head_word_of_a_learned_phrase_counts_a_share() -> None:
+    from watchtower.learn import Weighted
+
+    terms = (Weighted("right", "rights", 4.6),)
+    phrases = (Weighted("human right", "human rights", 10.0),)
+    vec = {"right": 0.5, "human right": 0.5}
+    b = _bare(terms=terms, phrases=phrases, seed_vectors=(vec, vec))
+    topic = {t.form: t for t in b.topic()}
+    assert topic["human rights"].weight == 2.0
+    assert topic["right"].weight == 2.0 * baseline_mod.HEAD_SHARE

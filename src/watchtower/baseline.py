@@ -57,7 +57,7 @@ LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this m
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
 SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half
 MINOR_NAME = 1 / 9  # share of mentions under a third, squared (see learn.learn_names)
-HEAD_SHARE = 0.25  # the head word of a configured compound term, alone, counts a quarter
+HEAD_SHARE = 0.25  # the head word of a compound term, alone, counts a quarter of it
 LEARNED_HIGH = 10.0  # log2 rate ratio from which a learned word weighs LEARNED_TOPIC_MAX
 
 
@@ -177,17 +177,20 @@ class Baseline:
         configured terms with their forms, a configured weight replacing a learned one.
         The topic is what the seeds share, not one article's digression: a learned term
         found in one seed only (when there are several) counts SINGLE_SEED of its weight.
-        The head word of a configured compound ("rights" of "human rights") counts
-        HEAD_SHARE of the term's weight on its own, when the seeds use that word."""
+        The head (last word) of a compound, learned or configured ("rights" of "human
+        rights"), counts HEAD_SHARE of the compound's weight on its own, when the seeds
+        use that word and it does not weigh more already."""
         out = self._learned_topic()
         learned_keys = {w.key for w in self.terms}
-        for term, weight in self.watch_terms.items():
-            words_ = phrase_key(term).split()
+        heads = [(t.form, t.label, t.weight, True) for t in out.values() if t.learned]
+        heads += [(term, term, weight, False) for term, weight in self.watch_terms.items()]
+        for form, label, weight, learned in heads:
+            words_ = phrase_key(form).split()
             head = words_[-1] if len(words_) > 1 else ""
             w_head = round(HEAD_SHARE * weight, 3)
             prev = out.get(head)
             if head in learned_keys and (prev is None or (prev.learned and prev.weight < w_head)):
-                out[head] = Term(head, term, w_head)
+                out[head] = Term(head, label, w_head, learned)
         for term, weight in self.watch_terms.items():
             for form in (term, *self.term_forms.get(term, ())):
                 out[phrase_key(form)] = Term(form, term, weight)

@@ -36,6 +36,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -162,20 +163,43 @@ class _Tables:
             entries.append(replace(entry, length=len(key), canon=canon, joined=joined))
 
 
+def _take(
+    found: list[Hit], covered: dict[str, int], i: int, key: tuple[str, ...], entries: list[_Entry]
+) -> None:
+    """Record a match at ``i`` of the entries whose kind is not covered there yet."""
+    keep = []
+    for e in entries:
+        end = covered.get(e.kind)
+        if end is None:
+            keep.append(e)
+        elif i >= end:
+            keep.append(e)
+            covered[e.kind] = i + len(key)
+    if keep:
+        found.append((i, key, keep))
+
+
 def _context_key(word: str) -> tuple[str, ...]:
     return tuple(cjk_key(word)) if is_cjk(word) else tuple(phrase_key(word).split())
 
 
-_Starts = dict[str, list[tuple[int, dict[tuple[str, ...], list[_Entry]]]]]
+_Group = tuple[int, dict[tuple[str, ...], list[_Entry]]]
+_Start = tuple[frozenset[str], list[_Group], list[_Entry] | None]
 
 
-def _by_first_token(table: Mapping[tuple[str, ...], list[_Entry]]) -> _Starts:
-    """Per first token: the keys starting with it, grouped by length, longest first (so
-    a scan slices the item once per length and looks the slice up)."""
+def _by_first_token(table: Mapping[tuple[str, ...], list[_Entry]]) -> dict[str, _Start]:
+    """Per first token: the second words of its longer keys (a cheap test before any
+    slicing), those keys grouped by length, longest first (a scan slices the item once
+    per length and looks the slice up), and the entries of the one-word key."""
     grouped: dict[str, dict[int, dict[tuple[str, ...], list[_Entry]]]] = {}
     for key, entries in table.items():
         grouped.setdefault(key[0], {}).setdefault(len(key), {})[key] = entries
-    return {tok: sorted(by_len.items(), key=lambda kv: -kv[0]) for tok, by_len in grouped.items()}
+    out: dict[str, _Start] = {}
+    for tok, by_len in grouped.items():
+        single = by_len.pop(1, {}).get((tok,))
+        seconds = frozenset(key[1] for keyed in by_len.values() for key in keyed)
+        out[tok] = (seconds, sorted(by_len.items(), key=lambda kv: -kv[0]), single)
+    return out
 
 
 def _cjk_patterns(cjk: Mapping[str, list[_Entry]]) -> list[tuple[str, re.Pattern[str]]]:
@@ -223,24 +247,17 @@ class Matcher:
         covered = {"entity": 0, "term": 0, "exclude": 0}
         starts = self._tables.starts
         n = len(toks)
-        for i in [i for i, tok in enumerate(toks) if tok in starts]:
-            for k, keyed in starts[toks[i]]:
-                if i + k > n:
-                    continue
-                key = tuple(toks[i : i + k])
-                entries = keyed.get(key)
-                if entries is None:
-                    continue
-                keep = []
-                for e in entries:
-                    end = covered.get(e.kind)
-                    if end is None:
-                        keep.append(e)
-                    elif i >= end:
-                        keep.append(e)
-                        covered[e.kind] = i + k
-                if keep:
-                    found.append((i, key, keep))
+        for i in compress(range(n), map(starts.__contains__, toks)):
+            seconds, groups, single = starts[toks[i]]
+            if groups and i + 1 < n and toks[i + 1] in seconds:
+                for k, keyed in groups:
+                    if i + k <= n:
+                        key = tuple(toks[i : i + k])
+                        entries = keyed.get(key)
+                        if entries is not None:
+                            _take(found, covered, i, key, entries)
+            if single is not None:
+                _take(found, covered, i, (toks[i],), single)
         if has_cjk and self._tables.cjk_patterns:
             found.extend(self._scan_cjk(toks))
             found.sort(key=lambda h: h[0])

@@ -387,7 +387,11 @@ class Matcher:
                 for c in e.canon:  # a paraphrase or translation counts as its term
                     counts[c] = counts.get(c, 0) + 1
         weights = self._feature_w
-        return {t: _sublinear(c) * weights[t] for t, c in counts.items()}, counts
+        table = _SUBLINEAR
+        vec = {
+            t: (table[c] if c < 64 else 1.0 + math.log(c)) * weights[t] for t, c in counts.items()
+        }
+        return vec, counts
 
     def _seed_similarity(
         self, toks: Sequence[str], hits: Sequence[Hit]
@@ -400,9 +404,8 @@ class Matcher:
             return 0.0, None, []
         dots = [0.0] * len(self.baseline.seed_vectors)
         inverted = self._inverted
-        for t in vec.keys() & inverted.keys():
-            v = vec[t]
-            for i, w in inverted[t]:
+        for t, v in vec.items():
+            for i, w in inverted.get(t, ()):
                 dots[i] += v * w
         best = max(dots, default=0.0)
         best_i = dots.index(best) if best > 0 else None
@@ -419,11 +422,6 @@ class Matcher:
 
 
 _SUBLINEAR = tuple(1.0 + math.log(c) if c else 0.0 for c in range(64))
-
-
-def _sublinear(count: int) -> float:
-    """``1 + ln count``, from a table for the common small counts."""
-    return _SUBLINEAR[count] if count < 64 else 1.0 + math.log(count)
 
 
 def _topic(

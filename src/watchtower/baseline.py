@@ -181,7 +181,7 @@ class Baseline:
         rights"), counts HEAD_SHARE of the compound's weight on its own, when the seeds
         use that word and it does not weigh more already."""
         out = self._learned_topic()
-        learned_keys = {w.key for w in self.terms}
+        learned_keys = {w.key: w.label for w in self.terms}
         heads = [(t.form, t.label, t.weight, True) for t in out.values() if t.learned]
         heads += [(term, term, weight, False) for term, weight in self.watch_terms.items()]
         for form, label, weight, learned in heads:
@@ -190,7 +190,7 @@ class Baseline:
             w_head = round(HEAD_SHARE * weight, 3)
             prev = out.get(head)
             if head in learned_keys and (prev is None or (prev.learned and prev.weight < w_head)):
-                out[head] = Term(head, label, w_head, learned)
+                out[head] = Term(learned_keys[head], label, w_head, learned)
         for term, weight in self.watch_terms.items():
             for form in (term, *self.term_forms.get(term, ())):
                 out[phrase_key(form)] = Term(form, term, weight)

@@ -202,11 +202,19 @@ def test_head_word_of_a_configured_compound_counts_a_share() -> None:
     from watchtower.learn import Weighted
 
     terms = (Weighted("right", "rights", 4.6),)  # too common to be learned as topic
-    b = _bare(terms=terms, watch_terms={"human rights": 2.0}, seed_vectors=({"right": 1.0},))
+    b = _bare(terms=terms, watch_terms={"human rights": 1.0}, seed_vectors=({"right": 1.0},))
     topic = {t.form: t for t in b.topic()}
-    assert topic["rights"].weight == 2.0 * baseline_mod.HEAD_SHARE
+    assert topic["rights"].weight == 1.0 * baseline_mod.HEAD_SHARE
     assert topic["rights"].label == "human rights"
     assert "human rights" in topic
+    # a curated term (its own weight or wordings) matches just what it says
+    for curated in (
+        _bare(terms=terms, watch_terms={"human rights": 2.0}),
+        _bare(
+            terms=terms, watch_terms={"human rights": 1.0}, term_forms={"human rights": ("인권",)}
+        ),
+    ):
+        assert "rights" not in {t.form for t in curated.topic()}
 
 
 def test_plural_acronyms_are_not_proper_names() -> None:

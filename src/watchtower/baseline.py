@@ -177,13 +177,18 @@ class Baseline:
         configured terms with their forms, a configured weight replacing a learned one.
         The topic is what the seeds share, not one article's digression: a learned term
         found in one seed only (when there are several) counts SINGLE_SEED of its weight.
-        The head (last word) of a compound, learned or configured ("rights" of "human
-        rights"), counts HEAD_SHARE of the compound's weight on its own, when the seeds
-        use that word and it does not weigh more already."""
+        The head (last word) of a learned compound, or of a plain configured one (weight
+        1, no ``also`` forms: a weighted term with its wordings matches just what it
+        says), counts HEAD_SHARE of the compound's weight on its own ("rights" of "human
+        rights"), when the seeds use that word and it does not weigh more already."""
         out = self._learned_topic()
         learned_keys = {w.key: w.label for w in self.terms}
         heads = [(t.form, t.label, t.weight, True) for t in out.values() if t.learned]
-        heads += [(term, term, weight, False) for term, weight in self.watch_terms.items()]
+        heads += [
+            (term, term, weight, False)
+            for term, weight in self.watch_terms.items()
+            if weight == 1.0 and not self.term_forms.get(term)
+        ]
         for form, label, weight, learned in heads:
             words_ = phrase_key(form).split()
             head = words_[-1] if len(words_) > 1 else ""

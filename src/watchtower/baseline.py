@@ -52,9 +52,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 3  # bump whenever learning changes: it invalidates every cache
+ALGORITHM_VERSION = 4  # bump whenever learning changes: it invalidates every cache
 LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
+SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half
+MINOR_NAME = 1 / 9  # share of mentions under a third, squared (see learn.learn_names)
+HEAD_SHARE = 0.25  # the head word of a compound term, alone, counts a quarter of it
 LEARNED_HIGH = 10.0  # log2 rate ratio from which a learned word weighs LEARNED_TOPIC_MAX
 
 
@@ -172,29 +175,59 @@ class Baseline:
         """Every topic term form in effect: the most distinctive learned phrases and
         words that are not subject names (weighted up to LEARNED_TOPIC_MAX), and the
         configured terms with their forms, a configured weight replacing a learned one.
-        A learned term must occur in two seeds at least (when there are two): the topic is
-        what the seeds share, not one article's digression."""
-        names = {tok for n in self.subject() for tok in phrase_key(n.form).split()}
-        names |= self.proper
-        need = min(len(self.seed_vectors), 2)
-        learned = [
-            w
-            for w in (*self.phrases, *self.terms)
-            if not set(w.key.split()) & names
-            and sum(1 for vec in self.seed_vectors if w.key in vec) >= need
+        The topic is what the seeds share, not one article's digression: a learned term
+        found in one seed only (when there are several) counts SINGLE_SEED of its weight.
+        The head (last word) of a learned compound, or of a plain configured one (weight
+        1, no ``also`` forms: a weighted term with its wordings matches just what it
+        says), counts HEAD_SHARE of the compound's weight on its own ("rights" of "human
+        rights"), when the seeds use that word and it does not weigh more already."""
+        out = self._learned_topic()
+        learned_keys = {w.key: w.label for w in self.terms}
+        heads = [(t.form, t.label, t.weight, True) for t in out.values() if t.learned]
+        heads += [
+            (term, term, weight, False)
+            for term, weight in self.watch_terms.items()
+            if weight == 1.0 and not self.term_forms.get(term)
         ]
-        out: dict[str, Term] = {}
-        for w in learned:
-            # distinctiveness (log2 of the seed/background rate ratio) mapped steeply onto
-            # 0..LEARNED_TOPIC_MAX: words general news uses freely (nuclear, security,
-            # council) fall below LEARNED_LOW and drop out
-            x = min(1.0, max(0.0, (w.weight - LEARNED_LOW) / (LEARNED_HIGH - LEARNED_LOW)))
-            if x > 0:
-                out[w.key] = Term(w.label, w.label, round(LEARNED_TOPIC_MAX * x * x, 3), True)
+        for form, label, weight, learned in heads:
+            words_ = phrase_key(form).split()
+            head = words_[-1] if len(words_) > 1 else ""
+            w_head = round(HEAD_SHARE * weight, 3)
+            prev = out.get(head)
+            if head in learned_keys and (prev is None or (prev.learned and prev.weight < w_head)):
+                out[head] = Term(learned_keys[head], label, w_head, learned)
         for term, weight in self.watch_terms.items():
             for form in (term, *self.term_forms.get(term, ())):
                 out[phrase_key(form)] = Term(form, term, weight)
         return [t for t in out.values() if t.weight > 0]
+
+    def _learned_topic(self) -> dict[str, Term]:
+        # a learned name the seeds mention less than a third as often as the main one (its
+        # weight under MINOR_NAME) does not keep its words out of the topic: such an
+        # initialism is an institution or an issue (UN, UNHCR, POWs); capitalised name
+        # words stay out through ``proper``
+        names = {
+            tok
+            for n in self.subject()
+            if not (n.learned and n.weight < MINOR_NAME)
+            for tok in phrase_key(n.form).split()
+        }
+        names |= self.proper
+        need = min(len(self.seed_vectors), 2)
+        out: dict[str, Term] = {}
+        for w in (*self.phrases, *self.terms):
+            if set(w.key.split()) & names:
+                continue
+            spread = sum(1 for vec in self.seed_vectors if w.key in vec)
+            # distinctiveness (log2 of the seed/background rate ratio) mapped steeply onto
+            # 0..LEARNED_TOPIC_MAX: words general news uses freely (nuclear, security,
+            # council) fall below LEARNED_LOW and drop out
+            x = min(1.0, max(0.0, (w.weight - LEARNED_LOW) / (LEARNED_HIGH - LEARNED_LOW)))
+            share = 1.0 if spread >= need else SINGLE_SEED
+            if x > 0 and spread:
+                weight = round(LEARNED_TOPIC_MAX * x * x * share, 3)
+                out[w.key] = Term(w.label, w.label, weight, True)
+        return out
 
     def describe(self, top: int = 25) -> dict[str, Any]:
         """What ``watchtower baseline`` shows: the seeds, the subject and the topic in

@@ -138,14 +138,12 @@ def key(word: str) -> str:
 
 def keys(ws: Sequence[str]) -> list[str]:
     """Match keys of lower-case words ``ws`` (from :func:`words`)."""
-    get = _KEYS.__getitem__
-    return [get(w) for w in ws]
+    return list(map(_KEYS.__getitem__, ws))
 
 
 def tokens(text: str) -> list[str]:
     """Match keys of ``text``, one per word, in order."""
-    get = _KEYS.__getitem__
-    return [get(w) for w in words(text)]
+    return list(map(_KEYS.__getitem__, words(text)))
 
 
 def phrase_key(phrase: str) -> str:
@@ -202,8 +200,8 @@ def english_or_und(ws: Sequence[str]) -> str:
     Latin-script languages (French, German, Spanish, Portuguese, Italian) than of
     English; then ``und``."""
     ws = ws[:400]
-    english = sum(1 for w in ws if w in _ENGLISH)
-    other = sum(1 for w in ws if w in _OTHER_LATIN)
+    english = sum(map(_ENGLISH.__contains__, ws))
+    other = sum(map(_OTHER_LATIN.__contains__, ws))
     return "und" if other > english else "en"
 
 

@@ -276,6 +276,12 @@ def learn_names(texts: Sequence[str], name_like: set[str]) -> list[Weighted]:
 # ------------------------------------------------------------------ all together
 
 
+def _is_acronym(word: str) -> bool:
+    """``DPRK``, ``COI`` and their plurals ``POWs``, ``NGOs``: an initialism is an
+    issue or an institution as often as a name, so it is not a proper-name word."""
+    return word.isupper() or (len(word) > 2 and word[-1] == "s" and word[:-1].isupper())
+
+
 def learn(seeds: Sequence[Seed]) -> Learned:
     """Learn terms, phrases and subject names from ``seeds``."""
     texts = prose(seeds)
@@ -291,7 +297,7 @@ def learn(seeds: Sequence[Seed]) -> Learned:
         key=lambda w: (-w.weight * math.log2(1 + counts[w.key]), w.key),
     )[:MAX_TERMS]
     name_like = _name_like(texts)
-    acronyms = {phrase_key(w) for t in texts for w in _WORD.findall(t) if w.isupper()}
+    acronyms = {phrase_key(w) for t in texts for w in _WORD.findall(t) if _is_acronym(w)}
     return Learned(
         terms=tuple(terms),
         phrases=tuple(_learn_phrases(seed_tokens, term_w, forms, total)),

@@ -35,6 +35,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ class _Entry:
     weight: float
     length: int
     implicit: bool = False
-    canon: tuple[str, ...] = ()  # feature keys of the label (for seed similarity)
+    canon: tuple[str, ...] = ()  # feature keys of the label other than the form's own
+    joined: str = ""  # the form's key, words joined by spaces (a learned phrase's feature)
 
 
 Hit = tuple[int, tuple[str, ...], list[_Entry]]
@@ -149,22 +151,48 @@ class _Tables:
                 return
         entries = table.setdefault(slot, [])
         if not any(e.kind == entry.kind for e in entries):
-            entries.append(replace(entry, length=len(key), canon=self._canon(label)))
+            joined = " ".join(key)
+            canon = tuple(c for c in self._canon(label) if c != joined)
+            entries.append(replace(entry, length=len(key), canon=canon, joined=joined))
+
+
+def _take(
+    found: list[Hit], covered: dict[str, int], i: int, key: tuple[str, ...], entries: list[_Entry]
+) -> None:
+    """Record a match at ``i`` of the entries whose kind is not covered there yet."""
+    keep = []
+    for e in entries:
+        end = covered.get(e.kind)
+        if end is None:
+            keep.append(e)
+        elif i >= end:
+            keep.append(e)
+            covered[e.kind] = i + len(key)
+    if keep:
+        found.append((i, key, keep))
 
 
 def _context_key(word: str) -> tuple[str, ...]:
     return tuple(cjk_key(word)) if is_cjk(word) else tuple(phrase_key(word).split())
 
 
-def _by_first_token(
-    table: Mapping[tuple[str, ...], list[_Entry]],
-) -> dict[str, list[tuple[tuple[str, ...], list[_Entry]]]]:
-    starts: dict[str, list[tuple[tuple[str, ...], list[_Entry]]]] = {}
+_Group = tuple[int, dict[tuple[str, ...], list[_Entry]]]
+_Start = tuple[frozenset[str], list[_Group], list[_Entry] | None]
+
+
+def _by_first_token(table: Mapping[tuple[str, ...], list[_Entry]]) -> dict[str, _Start]:
+    """Per first token: the second words of its longer keys (a cheap test before any
+    slicing), those keys grouped by length, longest first (a scan slices the item once
+    per length and looks the slice up), and the entries of the one-word key."""
+    grouped: dict[str, dict[int, dict[tuple[str, ...], list[_Entry]]]] = {}
     for key, entries in table.items():
-        starts.setdefault(key[0], []).append((key, entries))
-    for cands in starts.values():
-        cands.sort(key=lambda c: -len(c[0]))
-    return starts
+        grouped.setdefault(key[0], {}).setdefault(len(key), {})[key] = entries
+    out: dict[str, _Start] = {}
+    for tok, by_len in grouped.items():
+        single = by_len.pop(1, {}).get((tok,))
+        seconds = frozenset(key[1] for keyed in by_len.values() for key in keyed)
+        out[tok] = (seconds, sorted(by_len.items(), key=lambda kv: -kv[0]), single)
+    return out
 
 
 def _cjk_patterns(cjk: Mapping[str, list[_Entry]]) -> list[tuple[str, re.Pattern[str]]]:
@@ -212,21 +240,17 @@ class Matcher:
         covered = {"entity": 0, "term": 0, "exclude": 0}
         starts = self._tables.starts
         n = len(toks)
-        for i in [i for i, tok in enumerate(toks) if tok in starts]:
-            for key, entries in starts[toks[i]]:
-                k = len(key)
-                if i + k > n or (k > 1 and tuple(toks[i : i + k]) != key):
-                    continue
-                keep = []
-                for e in entries:
-                    end = covered.get(e.kind)
-                    if end is None:
-                        keep.append(e)
-                    elif i >= end:
-                        keep.append(e)
-                        covered[e.kind] = i + k
-                if keep:
-                    found.append((i, key, keep))
+        for i in compress(range(n), map(starts.__contains__, toks)):
+            seconds, groups, single = starts[toks[i]]
+            if groups and i + 1 < n and toks[i + 1] in seconds:
+                for k, keyed in groups:
+                    if i + k <= n:
+                        key = tuple(toks[i : i + k])
+                        entries = keyed.get(key)
+                        if entries is not None:
+                            _take(found, covered, i, key, entries)
+            if single is not None:
+                _take(found, covered, i, (toks[i],), single)
         if has_cjk and self._tables.cjk_patterns:
             found.extend(self._scan_cjk(toks))
             found.sort(key=lambda h: h[0])
@@ -247,6 +271,7 @@ class Matcher:
             return True
         present = set(toks)
         joined = None
+        spaced = None
         for ctx in self._tables.context.get(label, ()):
             if len(ctx) == 1 and ctx[0] in present:
                 return True
@@ -255,8 +280,10 @@ class Matcher:
                     joined = joined if joined is not None else cjk_stream(toks)[0]
                     if "".join(ctx) in joined:
                         return True
-                elif " ".join(ctx) in " ".join(toks):
-                    return True
+                else:
+                    spaced = spaced if spaced is not None else " ".join(toks)
+                    if " ".join(ctx) in spaced:
+                        return True
         return False
 
     # ------------------------------------------------------------------ scoring
@@ -348,18 +375,19 @@ class Matcher:
     def _item_vector(
         self, toks: Sequence[str], hits: Sequence[Hit]
     ) -> tuple[dict[str, float], dict[str, int]]:
-        vocab = self._vocab
-        counts = {t: c for t, c in Counter(toks).items() if t in vocab}
-        for _pos, key, entries in hits:
-            if any(e.kind == "phrase" for e in entries):
-                k = " ".join(key)
-                counts[k] = counts.get(k, 0) + 1
+        counts: dict[str, int] = Counter(filter(self._vocab.__contains__, toks))
+        for _pos, _key, entries in hits:
             for e in entries:
+                if e.kind == "phrase":
+                    counts[e.joined] = counts.get(e.joined, 0) + 1
                 for c in e.canon:  # a paraphrase or translation counts as its term
-                    if c != " ".join(key):
-                        counts[c] = counts.get(c, 0) + 1
+                    counts[c] = counts.get(c, 0) + 1
         weights = self._feature_w
-        return {t: (1.0 + math.log(c)) * weights[t] for t, c in counts.items()}, counts
+        table = _SUBLINEAR
+        vec = {
+            t: (table[c] if c < 64 else 1.0 + math.log(c)) * weights[t] for t, c in counts.items()
+        }
+        return vec, counts
 
     def _seed_similarity(
         self, toks: Sequence[str], hits: Sequence[Hit]
@@ -367,7 +395,7 @@ class Matcher:
         """Cosine to the nearest seed over learned terms and phrases; with the labels
         and shares of the similarity of the strongest shared features."""
         vec, _counts = self._item_vector(toks, hits)
-        norm = math.sqrt(sum(v * v for v in vec.values()))
+        norm = math.hypot(*vec.values())
         if not norm:
             return 0.0, None, []
         dots = [0.0] * len(self.baseline.seed_vectors)
@@ -380,13 +408,16 @@ class Matcher:
         if best_i is None:
             return 0.0, None, []
         seed_vec = self.baseline.seed_vectors[best_i]
-        shares = sorted(((vec[t] * seed_vec.get(t, 0.0) / norm, t) for t in vec), reverse=True)
+        shared = [(v * seed_vec[t], t) for t, v in vec.items() if t in seed_vec]
         parts = [
-            (self._labels.get(t, t), share / best * norm)
-            for share, t in shares[:SEED_PARTS]
-            if share > 0
+            (self._labels.get(t, t), dot / best)
+            for dot, t in sorted(shared, reverse=True)[:SEED_PARTS]
+            if dot > 0
         ]
         return min(1.0, best / norm), best_i, parts
+
+
+_SUBLINEAR = tuple(1.0 + math.log(c) if c else 0.0 for c in range(64))
 
 
 def _topic(
@@ -421,7 +452,8 @@ def _within(sorted_positions: Sequence[int], pos: int, window: int) -> bool:
 def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:
     if not a or not b:
         return False
-    return any(abs(x - y) <= window for x in a[:50] for y in b[:50])
+    first = a[:50]
+    return any(_within(first, y, window) for y in b[:50])
 
 
 def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matcher:

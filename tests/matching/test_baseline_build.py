@@ -178,3 +178,71 @@ def test_empty_watch_term_is_a_config_error(tmp_path: Path) -> None:
     cfg = BaselineConfig(seeds=make_seeds(tmp_path / "seeds"), terms={"—": 2})
     with pytest.raises(ConfigError, match="has no words"):
         build_baseline(cfg)
+
+
+def _bare(**kw: object) -> Baseline:
+    base: dict[str, object] = dict(
+        fingerprint="f", seeds=(), terms=(), phrases=(), names=(), seed_vectors=({}, {})
+    )
+    base.update(kw)
+    return Baseline(**base)  # type: ignore[arg-type]
+
+
+def test_a_term_of_one_seed_counts_half() -> None:
+    from watchtower.learn import Weighted
+
+    terms = (Weighted("repatri", "repatriation", 10.0), Weighted("pow", "POWs", 10.0))
+    vectors = ({"repatri": 0.5, "pow": 0.5}, {"repatri": 1.0})
+    topic = {t.form: t.weight for t in _bare(terms=terms, seed_vectors=vectors).topic()}
+    assert topic["repatriation"] == 2.0
+    assert topic["POWs"] == 2.0 * baseline_mod.SINGLE_SEED
+
+
+def test_head_word_of_a_configured_compound_counts_a_share() -> None:
+    from watchtower.learn import Weighted
+
+    terms = (Weighted("right", "rights", 4.6),)  # too common to be learned as topic
+    b = _bare(terms=terms, watch_terms={"human rights": 1.0}, seed_vectors=({"right": 1.0},))
+    topic = {t.form: t for t in b.topic()}
+    assert topic["rights"].weight == 1.0 * baseline_mod.HEAD_SHARE
+    assert topic["rights"].label == "human rights"
+    assert "human rights" in topic
+    # a curated term (its own weight or wordings) matches just what it says
+    for curated in (
+        _bare(terms=terms, watch_terms={"human rights": 2.0}),
+        _bare(
+            terms=terms, watch_terms={"human rights": 1.0}, term_forms={"human rights": ("인권",)}
+        ),
+    ):
+        assert "rights" not in {t.form for t in curated.topic()}
+
+
+def test_plural_acronyms_are_not_proper_names() -> None:
+    from watchtower.learn import _is_acronym
+
+    assert _is_acronym("POWs") and _is_acronym("NGOs") and _is_acronym("DPRK")
+    assert not _is_acronym("Pyongyang") and not _is_acronym("Is")
+
+
+def test_a_minor_learned_initialism_may_be_a_topic_term() -> None:
+    from watchtower.learn import Weighted
+
+    names = (Weighted("freedonia", "Freedonia", 1.0), Weighted("unhcr", "UNHCR", 0.01))
+    terms = (Weighted("unhcr", "UNHCR", 10.0), Weighted("freedonia", "freedonia", 10.0))
+    vectors = ({"unhcr": 0.5, "freedonia": 0.5}, {"unhcr": 1.0, "freedonia": 0.1})
+    b = _bare(names=names, terms=terms, seed_vectors=vectors)
+    topic = {t.form for t in b.topic()}
+    assert "UNHCR" in topic and "freedonia" not in topic
+    assert "UNHCR" in {n.form for n in b.subject()}  # still (faintly) a subject name
+
+
+def test_head_word_of_a_learned_phrase_counts_a_share() -> None:
+    from watchtower.learn import Weighted
+
+    terms = (Weighted("right", "rights", 4.6),)
+    phrases = (Weighted("human right", "human rights", 10.0),)
+    vec = {"right": 0.5, "human right": 0.5}
+    b = _bare(terms=terms, phrases=phrases, seed_vectors=(vec, vec))
+    topic = {t.form: t for t in b.topic()}
+    assert topic["human rights"].weight == 2.0
+    assert topic["rights"].weight == 2.0 * baseline_mod.HEAD_SHARE

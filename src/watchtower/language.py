@@ -199,7 +199,7 @@ def english_or_und(ws: Sequence[str]) -> str:
     """``en`` unless the lower-case words ``ws`` hold more function words of other
     Latin-script languages (French, German, Spanish, Portuguese, Italian) than of
     English; then ``und``."""
-    ws = ws[:400]
+    ws = ws[:80]
     english = sum(map(_ENGLISH.__contains__, ws))
     other = sum(map(_OTHER_LATIN.__contains__, ws))
     return "und" if other > english else "en"

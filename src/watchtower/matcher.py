@@ -294,7 +294,7 @@ class Matcher:
         text_words = words(text)[:MAX_TOKENS]
         if latin_only(title) and latin_only(text):
             has_cjk = False
-            lang = english_or_und(title_words + text_words[:400])
+            lang = english_or_und(title_words + text_words[:80])
         else:
             has_cjk = _CJK_CHAR.search(title) is not None or _CJK_CHAR.search(text) is not None
             lang = detect_lang(f"{title}\n{text}")

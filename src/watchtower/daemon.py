@@ -161,6 +161,8 @@ class Daemon:
             matcher = await asyncio.to_thread(load_matcher, new)
         if new.store != self.config.store:
             log.warning("reload: store changed; the new store takes effect after a restart")
+        if new.web != self.config.web:
+            log.warning("reload: web changed; the review page takes it after a restart")
         sources = new.feed_and_page_sources()
         await asyncio.to_thread(self.runtime.sync_sources, sources)
         self.runtime.apply(new, matcher=matcher)

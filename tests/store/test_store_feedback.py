@@ -89,3 +89,50 @@ def test_search_finds_an_alert_by_another_outlet_of_its_story(store: Store) -> N
     poll(store, "Daily NK", [scored("Daily NK", "a", signature=b"s", title="First title")])
     poll(store, "HRW", [scored("HRW", "b", signature=b"s", title="Pyongyang camps report")])
     assert [a.title for a in store.search_alerts("camps", 10)] == ["First title"]
+
+
+def test_migration_indexes_items_stored_before_it(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    from watchtower.store import make_engine, migrate
+
+    engine = make_engine(store_url)
+    try:
+        migrate(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO source (name, kind, url, consecutive_failures, "
+                    "failure_reported, created_at) VALUES ('Old', 'feed', 'http://x/', 0, "
+                    ":f, :t)"
+                ),
+                {"f": False, "t": NOW},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO story (title, signature, first_seen_at, last_seen_at, "
+                    "best_score, item_count) VALUES ('s', :b, :t, :t, 0.9, 1)"
+                ),
+                {"b": b"", "t": NOW},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO item (source_id, guid, title, summary, content, fetched_at, "
+                    "kind, diff, score, explanation, signature, story_id) VALUES (1, 'g', "
+                    "'정치범수용소 보고서', '', '', :t, 'feed', '[]', 0.9, '{}', :b, 1)"
+                ),
+                {"t": NOW, "b": b""},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO alert (story_id, item_id, score, explanation, created_at) "
+                    "VALUES (1, 1, 0.9, '{}', :t)"
+                ),
+                {"t": NOW},
+            )
+    finally:
+        engine.dispose()
+    with Store.open(store_url) as st:
+        [found] = st.search_alerts("수용소", 10)
+        assert found.title == "정치범수용소 보고서"
+        assert found.explanation.lang == "und" and found.explanation.excerpt == ""

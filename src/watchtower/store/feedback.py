@@ -63,14 +63,18 @@ class Labelled:
 class FeedbackMixin(StoreBase):
     """Verdicts on alerts, labelled items, kept keys and full-text search of alerts."""
 
-    def record_feedback(self, alert_id: int, verdict: StoredVerdict, *, now: datetime) -> bool:
-        """Store ``verdict`` for ``alert_id``, replacing any earlier one.
+    def record_feedback(
+        self, alert_id: int, verdict: StoredVerdict, *, now: datetime | None = None
+    ) -> bool:
+        """Store ``verdict`` for ``alert_id`` (at ``now``, default the current time),
+        replacing any earlier one.
 
         Returns False (and stores nothing) when there is no such alert.
         Raises ``StoreError`` for a verdict that is not ``relevant`` / ``not-relevant``.
         """
         if verdict not in tables.VERDICTS:
             raise StoreError(f"store: unknown verdict {verdict!r} (relevant or not-relevant)")
+        now = now or tables.utcnow()
         with self._tx("recording feedback") as conn:
             exists = conn.execute(sa.select(ALERT.c.id).where(ALERT.c.id == alert_id)).first()
             if exists is None:
@@ -101,8 +105,12 @@ class FeedbackMixin(StoreBase):
                     found[int(row.alert_id)] = row.verdict
         return found
 
-    def import_labelled(self, items: Sequence[Labelled], *, now: datetime) -> int:
-        """Store ``items`` (all in one transaction, or none); returns how many."""
+    def import_labelled(self, items: Sequence[Labelled], *, now: datetime | None = None) -> int:
+        """Store ``items`` (all in one transaction, or none); returns how many.
+
+        An item without ``created_at`` gets ``now`` (default the current time).
+        """
+        now = now or tables.utcnow()
         rows = [
             {
                 "title": safe(item.title),

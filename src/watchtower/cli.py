@@ -198,10 +198,12 @@ def digest(config_path: Path | None, mode: str | None) -> None:
     if email is None:
         fail("no notify.email in the config", "add notify.email, as in the example config")
     from watchtower.notify.digest import send_digest
+    from watchtower.review import link_maker
 
     with open_store(config) as store:
+        links = link_maker(config, store)
         outcome = asyncio.run(
-            send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview")
+            send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview", links=links)
         )
     if mode == "preview":
         message = outcome.message

@@ -113,3 +113,23 @@ def test_feedback_import_all_or_nothing(world: tuple[Path, Store], tmp_path: Pat
     assert len(store.labelled_items()) == 2  # the good line of the bad file was not imported
     missing = run("feedback", "import", str(tmp_path / "nope.jsonl"), "--config", str(config))
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_digest_preview_carries_the_feedback_links(world: tuple[Path, Store]) -> None:
+    import email
+    import email.policy
+
+    config, store = world
+    config.write_text(
+        config.read_text()
+        + "notify:\n  email:\n    from: wt@example.org\n    to: [analyst@example.org]\n"
+    )
+    result = run("digest", "--preview", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    msg = email.message_from_string(result.stdout, policy=email.policy.default)
+    text = msg.get_body(("plain",))
+    assert text is not None
+    body = text.get_content()
+    en = ids_by_key(store)["en"]
+    assert f"Not relevant: https://wt.example.org/feedback/{en}.n." in body
+    assert "Excerpt: Rights groups say about 60 people" in body

@@ -85,6 +85,7 @@ def _secrets(config: Config) -> list[str]:
     from watchtower.masking import url_password
 
     secrets = [w.secret.get_secret_value() for w in config.notify.webhooks]
+    secrets += [s.get_secret_value() for s in (config.web.auth, config.web.secret) if s]
     email = config.notify.email
     if email is not None and email.smtp.password is not None:
         secrets.append(email.smtp.password.get_secret_value())
@@ -197,10 +198,12 @@ def digest(config_path: Path | None, mode: str | None) -> None:
     if email is None:
         fail("no notify.email in the config", "add notify.email, as in the example config")
     from watchtower.notify.digest import send_digest
+    from watchtower.review import link_maker
 
     with open_store(config) as store:
+        links = link_maker(config, store)
         outcome = asyncio.run(
-            send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview")
+            send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview", links=links)
         )
     if mode == "preview":
         message = outcome.message
@@ -220,10 +223,14 @@ def digest(config_path: Path | None, mode: str | None) -> None:
 @config_option
 @click.option("--limit", default=50, show_default=True)
 @click.option("--failed", is_flag=True, help="List dead-letter deliveries instead.")
-def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one alert object a line.")
+def alerts(config_path: Path | None, limit: int, failed: bool, as_json: bool) -> None:
     """List stored alerts, newest first, with score, title, sources and why."""
     config = open_config(config_path)
     with open_store(config) as store:
+        if as_json and not failed:
+            _print_alert_objects(config, store, limit)
+            return
         if failed:
             dead = store.dead_deliveries()
             if not dead:
@@ -235,6 +242,71 @@ def alerts(config_path: Path | None, limit: int, failed: bool) -> None:
                 )
             return
         click.echo(format_alerts(store, limit))
+
+
+def _print_alert_objects(config: Config, store: Store, limit: int) -> None:
+    """``alerts --json``: the alert objects, newest first, one JSON document a line."""
+    from watchtower.alertobject import alert_object
+    from watchtower.review import link_maker
+
+    views = store.list_alerts(limit=limit)
+    verdicts = store.feedback_for(v.id for v in views)
+    links = link_maker(config, store)
+    for view in views:
+        obj = alert_object(view, feedback=verdicts.get(view.id), links=links)
+        click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+_VERDICTS = ("relevant", "not-relevant")
+
+
+@cli.command()
+@config_option
+@click.argument("first", metavar="ALERT_ID|import")
+@click.argument("second", metavar="relevant|not-relevant|FILE.jsonl")
+def feedback(config_path: Path | None, first: str, second: str) -> None:
+    """Record a verdict on an alert, or import items judged before.
+
+    \b
+    watchtower feedback ALERT_ID relevant|not-relevant
+    watchtower feedback import FILE.jsonl   (lines {"title", "summary"?, "content"?,
+                                             "url"?, "label"}: 2 relevant, 1 borderline,
+                                             0 not relevant)
+    """
+    if first == "import":
+        _import_labelled(open_config(config_path), Path(second))
+        return
+    if not first.isdigit():
+        fail(f"{first!r} is not an alert id", "watchtower alerts lists the ids (#N)")
+    if second not in _VERDICTS:
+        fail(
+            f"{second!r} is not a verdict",
+            f"write relevant or not-relevant, e.g. watchtower feedback {first} not-relevant",
+        )
+    config = open_config(config_path)
+    with open_store(config) as store:
+        if not store.record_feedback(int(first), second, now=datetime.now(UTC)):  # type: ignore[arg-type]
+            fail(f"no alert #{first} in the store", "watchtower alerts lists the ids (#N)")
+    click.echo(f"alert #{first}: recorded {second}")
+
+
+def _import_labelled(config: Config, path: Path) -> None:
+    from watchtower.labelfile import LabelFileError, read_labelled
+
+    try:
+        with path.open(encoding="utf-8") as lines:
+            items = read_labelled(lines, str(path))
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}", "give the path of a .jsonl file")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text", "save the file as UTF-8")
+    except LabelFileError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        fail(f"{path}: nothing imported", "correct the lines above and import again")
+    with open_store(config) as store:
+        count = store.import_labelled(items, now=datetime.now(UTC))
+    click.echo(f"imported {count} labelled items from {path}")
 
 
 @cli.group()

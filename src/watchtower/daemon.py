@@ -2,8 +2,10 @@
 
 Lifecycle:
 * start inside a running event loop; open the runtime; schedule one poll job per
-  source, the delivery worker, the digest and the health check; tell systemd READY;
-* SIGTERM / SIGINT: stop taking new work, let in-flight polls and deliveries finish
+  source, the delivery worker, the digest and the health check; serve the review page
+  on ``web.listen`` when set; tell systemd READY;
+* SIGTERM / SIGINT: stop the review page (open requests finish), stop taking new
+  work, let in-flight polls and deliveries finish
   within ``service.shutdown_timeout``, log one summary line, exit 0; a second signal
   exits at once;
 * SIGHUP: reload the config; sources added, removed or changed are rescheduled; an
@@ -23,15 +25,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchtower import metrics
 from watchtower.config import Config, load_config
 from watchtower.errors import ConfigError
 from watchtower.masking import mask_url
+from watchtower.review import start_review_page
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
 from watchtower.systemd import Notifier
 from watchtower.units import format_duration
+
+if TYPE_CHECKING:
+    from watchtower.web.server import ServerHandle
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,7 @@ class Daemon:
             self.scheduler.start(self.config)
             self._install_signals()
             metrics_server = self._start_metrics()
+            web = await self._start_review_page()
             watchdog = asyncio.create_task(self._watchdog())
             self.notifier.ready()
             self.notifier.status(f"watching {len(self.scheduler.source_jobs)} sources")
@@ -81,6 +89,7 @@ class Daemon:
             )
             await self._stop.wait()
             self.notifier.stopping()
+            await self._stop_review_page(web)
             await self._shutdown()
             watchdog.cancel()
             if metrics_server is not None:
@@ -152,6 +161,8 @@ class Daemon:
             matcher = await asyncio.to_thread(load_matcher, new)
         if new.store != self.config.store:
             log.warning("reload: store changed; the new store takes effect after a restart")
+        if new.web != self.config.web:
+            log.warning("reload: web changed; the review page takes it after a restart")
         sources = new.feed_and_page_sources()
         await asyncio.to_thread(self.runtime.sync_sources, sources)
         self.runtime.apply(new, matcher=matcher)
@@ -197,6 +208,23 @@ class Daemon:
             counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0),
             counts.get("deliveries_dead", 0),
         )
+
+    async def _start_review_page(self) -> ServerHandle | None:
+        """The review page on ``web.listen``; a failure to listen is logged, not fatal."""
+        try:
+            return await start_review_page(self.config, self.runtime.store)
+        except (OSError, RuntimeError) as exc:
+            log.error(
+                "review page not started: cannot listen on %s (%s); fix web.listen",
+                self.config.web.listen,
+                exc,
+            )
+            return None
+
+    async def _stop_review_page(self, web: ServerHandle | None) -> None:
+        """First step of the ordered shutdown: no new page requests; open ones finish."""
+        if web is not None:
+            await web.stop(timeout=min(self._bound(), 5.0))
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()

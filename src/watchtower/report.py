@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+_EXCERPT = 300
+
 
 def format_alerts(store: Any, limit: int = 50) -> str:
-    """Alerts as text, newest first: score, title, outlets and the reasons."""
+    """Alerts as text, newest first: score, title, outlets, the reasons, the item's
+    language and its excerpt (at most 300 characters, on one line)."""
     lines: list[str] = []
     for alert in store.list_alerts(limit=limit):
         lines.append(
@@ -16,6 +19,11 @@ def format_alerts(store: Any, limit: int = 50) -> str:
         for link in alert.sources:
             lines.append(f"      {link.source}: {link.url or '(no link)'}")
         lines.append(f"      why: {alert.explanation.summary()}")
+        lines.append(f"      language: {alert.explanation.lang or 'und'}")
+        excerpt = " ".join(alert.explanation.excerpt.split())
+        if excerpt:
+            clipped = excerpt if len(excerpt) <= _EXCERPT else excerpt[: _EXCERPT - 1] + "…"
+            lines.append(f"      excerpt: {clipped}")
     return "\n".join(lines) if lines else "no alerts yet"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
 from watchtower.dedupe import MinHashStoryIndex
 from watchtower.feedback_model import FeedbackScorer, Labelled
@@ -22,6 +23,7 @@ from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
 from watchtower.pipeline import Pipeline, PollReport
+from watchtower.review import link_maker
 from watchtower.sources import worker
 from watchtower.store import Store
 
@@ -65,6 +67,11 @@ def open_store(config: Config) -> Iterator[Store]:
 
 
 def load_matcher(config: Config) -> Matcher:
+    """The scorer every command and the daemon use (``run``, ``score``, ``baseline``).
+
+    The one place where the feedback model will wrap the matcher: the store's
+    ``labelled_items()`` are what it learns from.
+    """
     return build_matcher(config.baseline, cache_path=baseline_cache_path(config))
 
 
@@ -89,6 +96,7 @@ class Runtime:
         self.store: Store
         self.pipeline: Pipeline
         self.delivery: DeliveryWorker
+        self.links: LinkMaker | None = None
 
     async def __aenter__(self) -> Runtime:
         config = self.config
@@ -103,9 +111,13 @@ class Runtime:
         self._client = await self._stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False)
         )
-        self.delivery = DeliveryWorker(self.store, config.notify, client=self._client)
+        self.links = await asyncio.to_thread(link_maker, config, self.store)
+        self.delivery = self._delivery_worker(config)
         await asyncio.to_thread(self.sync_sources, config.feed_and_page_sources())
         return self
+
+    def _delivery_worker(self, config: Config) -> DeliveryWorker:
+        return DeliveryWorker(self.store, config.notify, client=self._client, links=self.links)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -120,7 +132,8 @@ class Runtime:
         self.pipeline.channels = channels_for(config.notify)
         if matcher is not None:
             self.pipeline.scorer = matcher
-        self.delivery = DeliveryWorker(self.store, config.notify, client=self._client)
+        self.links = link_maker(config, self.store)
+        self.delivery = self._delivery_worker(config)
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:

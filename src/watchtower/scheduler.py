@@ -173,7 +173,10 @@ class Scheduler:
             return
 
         async def work() -> None:
-            outcome = await send_digest(self.daemon.runtime.store, email, now=datetime.now(UTC))
+            runtime = self.daemon.runtime
+            outcome = await send_digest(
+                runtime.store, email, now=datetime.now(UTC), links=runtime.links
+            )
             log.info("digest %s: %s", outcome.period, outcome.reason or "sent")
 
         await self.daemon.tracked("digest", work)

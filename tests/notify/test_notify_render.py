@@ -110,7 +110,7 @@ def test_digest_lists_every_story_ranked_with_outlets_and_reasons() -> None:
     assert outlets == [("Daily NK", "https://news.example/2"), ("HRW", "https://hrw.example/2")]
     assert "About North Korea" in top.select_one("p.why").get_text()
     reasons = [li.get_text(" ", strip=True) for li in top.select("ul.reasons li")]
-    assert reasons[0] == "entity North Korea +0.40"
+    assert reasons[0] == "entity North Korea 40%"
     assert "published 2026-05-04 12:00 UTC" in top.get_text()
     assert "+ New: 12 more returned" in cards[1].select_one("pre.diff").get_text()
     assert_no_active_content(soup)
@@ -252,3 +252,40 @@ def test_plain_text_strips_markup_only_when_asked() -> None:
     assert plain_text("<b>Kim</b> &amp; <script>x()</script>co\n") == "Kim & co"
     assert plain_text("<b>literal</b>", markup=False) == "<b>literal</b>"
     assert plain_text("x" * 50, limit=10) == "xxxxxxxxx…"
+
+
+def _links(alert_id: int) -> dict[str, str]:
+    return {
+        "relevant": f"https://wt.example.org/feedback/{alert_id}.r.1.x",
+        "not_relevant": f"https://wt.example.org/feedback/{alert_id}.n.1.x",
+    }
+
+
+def test_digest_and_alert_email_show_the_excerpt_and_the_feedback_links() -> None:
+    expl = Explanation(
+        matches=(Match("entity", "North Korea", 7.19), Match("term", "forced returns", 2.81)),
+        about="About North Korea (in the title); on forced repatriation",
+        lang="en",
+        excerpt="Rights groups say 60 people were <b>sent back</b> this week.",
+    )
+    alert = view(5, 0.9, "Returns resume", explanation=expl)
+    cfg = email_config(25, immediate_min_score=0.8)
+    for msg in (
+        render_digest([alert], cfg, "today", "d", links=_links),
+        render_alert_email(alert, cfg, "msg_1", links=_links),
+    ):
+        text, soup = parts(msg)
+        assert "Rights groups say 60 people were <b>sent back</b> this week." in text
+        assert "sent back" in soup.select_one("p.excerpt").get_text()
+        assert "Not relevant: https://wt.example.org/feedback/5.n.1.x" in text
+        anchors = {a.get_text(): a["href"] for a in soup.select("p.feedback a")}
+        assert anchors == {
+            "Relevant": "https://wt.example.org/feedback/5.r.1.x",
+            "Not relevant": "https://wt.example.org/feedback/5.n.1.x",
+        }
+        # old rows with unbounded weights: shown as shares, never as +7.19
+        reasons = [li.get_text(" ", strip=True) for li in soup.select("ul.reasons li")]
+        assert reasons == ["entity North Korea 72%", "term forced returns 28%"]
+        assert "7.19" not in text and "7.19" not in str(soup)
+    text, soup = parts(render_digest([alert], cfg, "today", "d"))
+    assert "Not relevant" not in text and not soup.select("p.feedback")

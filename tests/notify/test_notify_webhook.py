@@ -103,7 +103,17 @@ def test_payload_is_exactly_the_design_contract() -> None:
         "published",
         "sources",
         "explanation",
+        "lang",
+        "excerpt",
+        "feedback",
+        "archive",
     }
+    assert (body["lang"], body["excerpt"], body["feedback"], body["archive"]) == (
+        "und",
+        "",
+        None,
+        None,
+    )
     assert body["type"] == "alert"
     assert body["alert_id"] == 7
     assert body["score"] == 0.8765
@@ -113,6 +123,32 @@ def test_payload_is_exactly_the_design_contract() -> None:
     assert body["explanation"]["matches"][0]["label"] == "North Korea"
     assert "diff" not in body["explanation"]
     json.dumps(body)  # serialisable as is
+
+
+def test_payload_carries_lang_excerpt_feedback_and_links_when_public_url_is_set() -> None:
+    from watchtower.web.tokens import feedback_links, verify_token
+
+    key = b"k" * 32
+    expl = Explanation(
+        matches=(Match("entity", "North Korea", 0.4, 2),),
+        lang="ko",
+        excerpt="중국 공안이 탈북민을 다시 북송했다.",
+    )
+    body = webhook_payload(
+        alert(explanation=expl),
+        feedback="relevant",
+        links=lambda alert_id: feedback_links("https://wt.example.org", alert_id, key, NOW),
+    )
+    assert body["lang"] == "ko"
+    assert body["excerpt"] == "중국 공안이 탈북민을 다시 북송했다."
+    assert body["feedback"] == "relevant"
+    links = body["feedback_links"]
+    assert set(links) == {"relevant", "not_relevant"}
+    token = links["not_relevant"].removeprefix("https://wt.example.org/feedback/")
+    granted = verify_token(token, key, now=NOW)
+    assert (granted.alert_id, granted.verdict) == (7, "not-relevant")
+    assert "feedback_links" not in webhook_payload(alert())  # no web.public_url: no links
+    json.loads(json.dumps(body, ensure_ascii=False))
 
 
 def test_page_alert_payload_carries_the_added_lines() -> None:

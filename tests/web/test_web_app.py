@@ -124,7 +124,7 @@ def test_hostile_content_renders_inert(client: httpx.Client) -> None:
 def test_alert_page_and_404(client: httpx.Client) -> None:
     page = client.get("/alerts/3")
     assert page.status_code == 200
-    assert "forced repatriation" in page.text and "+0.31" in page.text
+    assert "forced repatriation" in page.text and "31%" in page.text
     assert client.get("/alerts/99").status_code == 404
     assert client.get("/api/alerts/99").status_code == 404
     assert client.get("/alerts/" + "9" * 30).status_code == 404

@@ -2,7 +2,8 @@
 
 Skipped when ``/usr/bin/chromium`` is absent (``.ci/run`` installs it). With
 ``WATCHTOWER_SCREENSHOT=1`` the page is saved to ``docs/review-page.png`` for the README
-(Korean and Chinese text needs a CJK font, e.g. Debian's ``fonts-noto-cjk``, to show).
+(Korean and Chinese text needs a CJK font, e.g. Debian's ``fonts-noto-cjk``, to show);
+the screenshot shows the real store's alerts.
 """
 
 from __future__ import annotations
@@ -124,9 +125,48 @@ def test_search_and_mark_not_relevant_in_chromium(browser_page: object) -> None:
 
         page.goto(base + "/")
         expect(page.locator("#alert-3 .verdict")).to_have_text("Marked: Not relevant")
-        if os.environ.get("WATCHTOWER_SCREENSHOT") == "1":
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_real_store_search_and_mark_not_relevant_in_chromium(
+    browser_page: object, store_url: str
+) -> None:
+    """The same over the real store (its full-text search); this one takes the screenshot."""
+    from playwright.sync_api import Page, expect
+
+    from tests.web.store_world import TITLES, ids_by_key, store_with_alerts, web_config
+    from watchtower.review import StoreReader, signing_key
+
+    page = browser_page
+    assert isinstance(page, Page)
+    with store_with_alerts(store_url) as store:
+        ids = ids_by_key(store)
+        key = signing_key(web_config(store_url), store)
+        with live_server(create_app(StoreReader(store), key)) as base:
+            page.goto(base + "/")
+            expect(page.locator("article.alert")).to_have_count(4)
+            assert page.title() == "Alerts · Watchtower"  # the hostile title stayed inert
+            page.get_by_role("searchbox").fill("탈북민")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("article.alert")).to_have_count(1)
+            expect(page.get_by_text(TITLES["ko"])).to_be_visible()
+            page.get_by_role("searchbox").fill("defectors")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("article.alert")).to_have_count(1)
+
+            card = page.locator(f"article#alert-{ids['en']}")
+            card.get_by_role("button", name="Not relevant").click()
+            expect(page.locator(f"#alert-{ids['en']} .verdict")).to_have_text(
+                "Marked: Not relevant"
+            )
+            assert store.feedback_for(ids.values()) == {ids["en"]: "not-relevant"}
+
+            page.goto(base + "/")
+            expect(page.locator(f"#alert-{ids['en']} .verdict")).to_have_text(
+                "Marked: Not relevant"
+            )
+            if os.environ.get("WATCHTOWER_SCREENSHOT") == "1":
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
 def test_emailed_link_confirm_then_record_in_chromium(browser_page: object) -> None:

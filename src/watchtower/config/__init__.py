@@ -10,9 +10,9 @@ secrets, SMTP passwords, anything that came from the environment) never appear i
 messages or in :meth:`Config.summary`.
 
 The package: ``fields`` (value types and their validators), ``models`` (one model per
-section, and :class:`Config`), ``loading`` (:func:`load_config`), ``messages`` (how a
-validation error reads) and ``summary`` (``watchtower check``'s lines). OPML sources are
-read once, when the config is loaded.
+section, and :class:`Config`), ``web`` (the review page's section), ``loading``
+(:func:`load_config`), ``messages`` (how a validation error reads) and ``summary``
+(``watchtower check``'s lines). OPML sources are read once, when the config is loaded.
 
 Every key is documented in ``config/watchtower.example.yaml``; a test keeps the two in step.
 """
@@ -35,6 +35,7 @@ from watchtower.config.models import (
     WebhookConfig,
     default_config_path,
 )
+from watchtower.config.web import WebConfig
 from watchtower.errors import ConfigError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "SmtpConfig",
     "SourceConfig",
     "TermConfig",
+    "WebConfig",
     "WebhookConfig",
     "default_config_path",
     "load_config",

@@ -57,6 +57,7 @@ from watchtower.config.summary import (
     _source_lines,
     _webhook_lines,
 )
+from watchtower.config.web import WebConfig, web_line
 from watchtower.masking import mask_url
 from watchtower.units import (
     format_duration,
@@ -310,7 +311,7 @@ class MetricsConfig(_Model):
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9464"
 
 
-_SECTIONS = ("baseline", "alerts", "fetch", "notify", "service", "metrics")
+_SECTIONS = ("baseline", "alerts", "fetch", "notify", "service", "metrics", "web")
 
 
 class Config(_Model):
@@ -324,6 +325,7 @@ class Config(_Model):
     notify: NotifyConfig = NotifyConfig()
     service: ServiceConfig = ServiceConfig()
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     path: Path = Field(default=DEFAULT_CONFIG_PATH, exclude=True)
     """The config file this came from (absolute when loaded); not a YAML key."""
 
@@ -414,6 +416,7 @@ class Config(_Model):
             *_webhook_lines(self.notify.webhooks),
             _email_line(self.notify.email),
             f"metrics: {'on at ' + self.metrics.listen if self.metrics.enabled else 'off'}",
+            web_line(self.web),
         ]
 
 

@@ -37,6 +37,7 @@ from watchtower.notify.sanitize import one_line
 from watchtower.timeutil import in_zone
 
 if TYPE_CHECKING:
+    from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig
     from watchtower.store import AlertView, DigestRow, Store
 
@@ -116,7 +117,12 @@ def period_label(period: str, cfg: EmailConfig) -> str:
 
 
 def render_digest(
-    alerts: Sequence[AlertView], cfg: EmailConfig, period_label: str, message_id: str
+    alerts: Sequence[AlertView],
+    cfg: EmailConfig,
+    period_label: str,
+    message_id: str,
+    *,
+    links: LinkMaker | None = None,
 ) -> EmailMessage:
     """The digest email: multipart/alternative (text/plain, then text/html).
 
@@ -125,11 +131,12 @@ def render_digest(
     top matches) and, for page alerts, the added lines. All text is escaped, the HTML is
     re-sanitised with an allow-list, only http(s) links survive, and there are no
     scripts, images or remote resources. ``message_id`` is used for the Message-ID
-    header (``<id@domain of from>``).
+    header (``<id@domain of from>``). With ``links`` (``web.public_url`` set) every alert
+    carries its two feedback links.
     """
     zone = _zone_of(cfg)
     ranked = sorted(alerts, key=lambda a: (-float(a.score), a.id))
-    cards = [card(a, zone, rank) for rank, a in enumerate(ranked, start=1)]
+    cards = [card(a, zone, rank, links=links) for rank, a in enumerate(ranked, start=1)]
     count = len(cards)
     heading = f"Watchtower digest: {period_label}"
     noun = "alert" if count == 1 else "alerts"
@@ -196,19 +203,26 @@ def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
 
 
 async def _deliver(
-    store: Store, cfg: EmailConfig, row: DigestRow, now: datetime
+    store: Store,
+    cfg: EmailConfig,
+    row: DigestRow,
+    now: datetime,
+    links: LinkMaker | None = None,
 ) -> EmailMessage | None:
     """Render ``row``'s alerts with its Message-ID, send, then mark everything sent.
 
     ``None`` (nothing done) when this process is already sending ``row``.
     """
     with _IN_FLIGHT.claim(row.id) as mine:
-        return await _send_row(store, cfg, row, now) if mine else None
+        return await _send_row(store, cfg, row, now, links) if mine else None
 
 
-async def _send_row(store: Store, cfg: EmailConfig, row: DigestRow, now: datetime) -> EmailMessage:
+async def _send_row(
+    store: Store, cfg: EmailConfig, row: DigestRow, now: datetime, links: LinkMaker | None
+) -> EmailMessage:
     views = await store.run(_views, store, row.alert_ids)
-    message = render_digest(views, cfg, period_label(row.period, cfg), row.message_id)
+    label = period_label(row.period, cfg)
+    message = render_digest(views, cfg, label, row.message_id, links=links)
     try:
         await send_message(cfg.smtp, message)
     except DeliveryError as exc:
@@ -225,7 +239,12 @@ async def _send_row(store: Store, cfg: EmailConfig, row: DigestRow, now: datetim
 
 
 async def resume_digests(
-    store: Store, cfg: EmailConfig, *, now: datetime, exclude: str | None = None
+    store: Store,
+    cfg: EmailConfig,
+    *,
+    now: datetime,
+    exclude: str | None = None,
+    links: LinkMaker | None = None,
 ) -> int:
     """Re-send every digest left ``sending`` (crash or mail outage); return how many went.
 
@@ -236,7 +255,7 @@ async def resume_digests(
     """
     sent = 0
     for row in await store.run(_unfinished, store, exclude=exclude):
-        if await _deliver(store, cfg, row, _aware(now)) is not None:
+        if await _deliver(store, cfg, row, _aware(now), links) is not None:
             sent += 1
     return sent
 
@@ -248,6 +267,7 @@ async def send_digest(
     now: datetime,
     period: str | None = None,
     preview: bool = False,
+    links: LinkMaker | None = None,
 ) -> DigestOutcome:
     """Send the digest of ``period`` (default :func:`digest_period` of ``now``), once.
 
@@ -257,16 +277,18 @@ async def send_digest(
     unless ``cfg.send_empty_digest``. A mail failure does not raise: the outcome says
     ``not sent: …; will retry`` and the digest is re-sent later with the same
     Message-ID. ``preview=True`` renders what the next send would contain (even when
-    empty) and changes nothing. Raises :class:`StoreError` if the database fails.
+    empty) and changes nothing. ``links`` makes each alert's feedback links (set when
+    ``web.public_url`` is). Raises :class:`StoreError` if the database fails.
     """
     now = _aware(now)
     key = period or digest_period(cfg, now)
     if preview:
         views = await store.run(_pending_views, store)
-        message = render_digest(views, cfg, period_label(key, cfg), f"preview_{new_token()}")
+        label = period_label(key, cfg)
+        message = render_digest(views, cfg, label, f"preview_{new_token()}", links=links)
         return DigestOutcome(False, len(views), key, "preview", message)
     try:
-        await resume_digests(store, cfg, now=now, exclude=key)
+        await resume_digests(store, cfg, now=now, exclude=key, links=links)
     except DeliveryError as exc:
         log.warning("earlier digest not sent, will retry: %s", exc.reason)
         return DigestOutcome(False, 0, key, f"not sent: {exc.reason}; will retry")
@@ -282,7 +304,7 @@ async def send_digest(
         log.info("digest for %s: %s", key, begin.reason)
         return DigestOutcome(False, 0, key, begin.reason)
     try:
-        mailed = await _deliver(store, cfg, begin.row, now)
+        mailed = await _deliver(store, cfg, begin.row, now, links)
     except DeliveryError as exc:
         log.warning("digest for %s not sent, will retry: %s", key, exc.reason)
         reason = f"not sent: {exc.reason}; will retry"

@@ -32,6 +32,7 @@ from watchtower.notify.render import build_message, card, render_html, render_te
 from watchtower.notify.sanitize import one_line
 
 if TYPE_CHECKING:
+    from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig, SmtpConfig
     from watchtower.store import AlertView
 
@@ -153,14 +154,18 @@ def _translate(exc: BaseException, smtp: SmtpConfig) -> DeliveryError:
     return DeliveryError(f"{where}: {type(exc).__name__}")
 
 
-def render_alert_email(alert: AlertView, cfg: EmailConfig, message_id: str) -> EmailMessage:
+def render_alert_email(
+    alert: AlertView, cfg: EmailConfig, message_id: str, *, links: LinkMaker | None = None
+) -> EmailMessage:
     """The immediate email for one alert: multipart/alternative, text and HTML.
+
+    With ``links`` (``web.public_url`` set) it carries the two feedback links.
 
     ``message_id`` is the delivery's stable id (``msg_…``); the Message-ID header is
     ``<msg_…@domain of from>``, so a resend after a crash carries the same id.
     """
     zone = zone_of(cfg)
-    c = card(alert, zone)
+    c = card(alert, zone, links=links)
     heading = f"Watchtower alert: {c.title}"
     threshold = (
         f"{cfg.immediate_min_score:.2f}" if cfg.immediate_min_score is not None else "the threshold"

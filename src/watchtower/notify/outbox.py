@@ -39,6 +39,7 @@ from watchtower.notify.email import render_alert_email, send_message
 from watchtower.notify.webhook import post_webhook, webhook_payload
 
 if TYPE_CHECKING:
+    from watchtower.alertobject import LinkMaker
     from watchtower.config import NotifyConfig, WebhookConfig
     from watchtower.store import AlertView, DeliveryJob, Store
 
@@ -116,6 +117,8 @@ class DeliveryWorker:
     step through the retry schedule without sleeping. ``client`` is used for webhooks;
     when ``None`` the worker makes a plain ``httpx.AsyncClient(follow_redirects=False)``
     and closes it in :meth:`aclose`. Store calls run in a thread, one at a time.
+    ``links`` (set when ``web.public_url`` is) puts the feedback links into webhook
+    bodies and emails.
     """
 
     def __init__(
@@ -126,8 +129,10 @@ class DeliveryWorker:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        links: LinkMaker | None = None,
     ) -> None:
         self._store = store
+        self._links = links
         self._notify = notify
         self._client = client
         self._own_client = client is None
@@ -307,11 +312,12 @@ class DeliveryWorker:
             email = self._notify.email
             if email is None:  # pragma: no cover - only claimed when configured
                 raise DeliveryError("email is not configured")
-            message = render_alert_email(alert, email, job.message_id)
+            message = render_alert_email(alert, email, job.message_id, links=self._links)
             await send_message(email.smtp, message)
             return
         hook = self._webhooks[job.channel]
-        payload = webhook_payload(alert)
+        verdicts = await self._call(self._store.feedback_for, [alert.id])
+        payload = webhook_payload(alert, feedback=verdicts.get(alert.id), links=self._links)
         await post_webhook(self._http(hook), hook, job.message_id, payload, now=self._clock())
 
     def _http(self, hook: WebhookConfig) -> httpx.AsyncClient:
@@ -370,7 +376,7 @@ class DeliveryWorker:
         if email is None or self._clock() < self._digest_next_try:
             return
         try:
-            sent = await resume_digests(self._store, email, now=self._now())
+            sent = await resume_digests(self._store, email, now=self._now(), links=self._links)
         except DeliveryError as exc:
             self._digest_failures += 1
             delay = retry_delay(self._digest_failures, self._rng)

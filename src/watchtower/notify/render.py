@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
@@ -25,8 +25,10 @@ from markupsafe import Markup
 
 from watchtower.notify.sanitize import clean_html, one_line, plain_text, safe_url
 from watchtower.timeutil import format_in_zone
+from watchtower.web.maillinks import install_filters
 
 if TYPE_CHECKING:
+    from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig
     from watchtower.store import AlertView
 
@@ -45,6 +47,7 @@ __all__ = [
 _MAX_DIFF_LINES = 20
 _MAX_MATCHES = 6
 _MAX_TITLE = 300
+_MAX_EXCERPT = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,11 @@ class Outlet:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One match of the explanation, for the "why" list."""
+    """One match of the explanation, for the "why" list.
+
+    ``contribution`` is the match's share of the alert's evidence as a percentage
+    (``"42%"``), never an internal, unbounded number.
+    """
 
     kind: str
     label: str
@@ -68,7 +75,12 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class AlertCard:
-    """An alert as templates see it: every field plain text or a vetted http(s) URL."""
+    """An alert as templates see it: every field plain text or a vetted http(s) URL.
+
+    ``excerpt`` is a few plain-text sentences of the item (may be empty);
+    ``feedback_links`` the two feedback links, or ``None`` when ``web.public_url`` is
+    not set (rendered by the :mod:`watchtower.web.maillinks` filters).
+    """
 
     alert_id: int
     rank: int
@@ -82,6 +94,8 @@ class AlertCard:
     outlets: tuple[Outlet, ...]
     diff: tuple[str, ...]
     diff_more: int
+    excerpt: str = ""
+    feedback_links: Mapping[str, str] | None = None
 
 
 def _zone(name: str) -> tzinfo:
@@ -97,14 +111,25 @@ def format_time(value: datetime | None, zone: tzinfo) -> str:
     return format_in_zone(value, zone, "%Y-%m-%d %H:%M %Z", missing="unknown")
 
 
-def card(alert: AlertView, zone: tzinfo, rank: int = 1) -> AlertCard:
-    """The template view of one alert (see :class:`AlertCard`)."""
+def _share(contribution: float, total: float) -> str:
+    """A match's share of the evidence as a whole percentage (0–100 %).
+
+    Contributions are shares already (0–1, summing to at most 1); an explanation stored
+    before they were (unbounded weights) is scaled by its ``total`` so it stays 0–100 %.
+    """
+    scale = max(total, 1.0)
+    return f"{round(100 * min(max(contribution, 0.0), scale) / scale)}%"
+
+
+def card(
+    alert: AlertView, zone: tzinfo, rank: int = 1, *, links: LinkMaker | None = None
+) -> AlertCard:
+    """The template view of one alert (see :class:`AlertCard`); ``links`` makes its
+    feedback links (given when ``web.public_url`` is set)."""
     expl = alert.explanation
-    top = sorted(
-        (m for m in expl.matches if m.kind != "exclude"),
-        key=lambda m: m.contribution,
-        reverse=True,
-    )[:_MAX_MATCHES]
+    evidence = [m for m in expl.matches if m.kind != "exclude"]
+    total = sum(max(m.contribution, 0.0) for m in evidence)
+    top = sorted(evidence, key=lambda m: m.contribution, reverse=True)[:_MAX_MATCHES]
     lines = [text for line in alert.diff if (text := plain_text(line, limit=300, markup=False))]
     diff = tuple(lines[:_MAX_DIFF_LINES])
     outlets = tuple(
@@ -135,12 +160,16 @@ def card(alert: AlertView, zone: tzinfo, rank: int = 1) -> AlertCard:
         published=format_time(alert.published, zone),
         summary=plain_text(expl.summary(), limit=500, markup=False),
         reasons=tuple(
-            Reason(m.kind, plain_text(m.label, limit=120, markup=False), f"{m.contribution:+.2f}")
+            Reason(
+                m.kind, plain_text(m.label, limit=120, markup=False), _share(m.contribution, total)
+            )
             for m in top
         ),
         outlets=outlets,
         diff=diff,
         diff_more=max(len(lines) - _MAX_DIFF_LINES, 0),
+        excerpt=plain_text(expl.excerpt, limit=_MAX_EXCERPT, markup=False),
+        feedback_links=links(alert.id) if links is not None else None,
     )
 
 
@@ -156,6 +185,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+install_filters(_ENV)
 
 
 def render_text(template: str, **context: object) -> str:

@@ -28,16 +28,17 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from watchtower import __version__ as _version
+from watchtower.alertobject import alert_object
 from watchtower.errors import ConfigError, DeliveryError, PermanentDeliveryError
 
 if TYPE_CHECKING:
+    from watchtower.alertobject import LinkMaker
     from watchtower.config import WebhookConfig
     from watchtower.store import AlertView
 
@@ -87,40 +88,17 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def webhook_payload(
+    alert: AlertView, *, feedback: str | None = None, links: LinkMaker | None = None
+) -> dict[str, Any]:
+    """The JSON body for one alert: the alert object of DESIGN.md.
 
-
-def webhook_payload(alert: AlertView) -> dict[str, Any]:
-    """The JSON body for one alert, exactly as DESIGN.md describes it.
-
-    ``{"type": "alert", "alert_id", "score", "title", "url", "source", "published",
-    "sources": [{"source", "title", "url", "published"}, …every outlet of the story],
-    "explanation": {…}}``. For page alerts the added lines are in
-    ``explanation["diff"]``. Times are ISO 8601 with offset, or null.
+    Built by :func:`watchtower.alertobject.alert_object` (the same object as
+    ``alerts --json`` and ``GET /api/alerts``): ``{"type": "alert", "alert_id", "score",
+    "title", "url", "source", "published", "sources": [...every outlet], "explanation",
+    "lang", "excerpt", "feedback", "feedback_links"? (with ``links``), "archive"}``.
     """
-    explanation = alert.explanation.to_dict()
-    if alert.diff:
-        explanation["diff"] = list(alert.diff)
-    return {
-        "type": "alert",
-        "alert_id": alert.id,
-        "score": round(float(alert.score), 4),
-        "title": alert.title,
-        "url": alert.url,
-        "source": alert.source,
-        "published": _iso(alert.published),
-        "sources": [
-            {
-                "source": link.source,
-                "title": link.title,
-                "url": link.url,
-                "published": _iso(link.published),
-            }
-            for link in alert.sources
-        ],
-        "explanation": explanation,
-    }
+    return alert_object(alert, feedback=feedback, links=links)
 
 
 def encode_body(payload: dict[str, Any]) -> bytes:

@@ -10,7 +10,8 @@ because SQLAlchemy's per-statement overhead dominated a poll cycle written row b
    signatures that were seen within the story window, with whether they have an alert;
 3. :func:`write_plan`: one INSERT of the new stories, one of the items (with their story),
    one UPDATE (executemany) of the stories that grew, one INSERT of the alerts and one of
-   their deliveries.
+   their deliveries; the new items go into the full-text index
+   (:mod:`watchtower.store.search`) in the same transaction.
 
 Everything runs on the caller's connection, inside its one transaction.
 """
@@ -33,6 +34,7 @@ from watchtower.store.base import (
     safe,
     safe_opt,
 )
+from watchtower.store.search import index_new_items
 from watchtower.store.sources import SourcesMixin
 
 ITEM = tables.Item.__table__  # type: ignore[attr-defined]
@@ -177,6 +179,7 @@ class PlanWriter:
             .returning(ITEM.c.id, ITEM.c.guid)
         )
         by_guid = {row.guid: int(row.id) for row in self.conn.execute(stmt, rows)}
+        index_new_items(self.conn, rows, by_guid)
         return {
             position: by_guid[row["guid"]]
             for position, row in enumerate(rows)

@@ -9,7 +9,10 @@ The schema is created and evolved by the Alembic revisions in ``migrations/versi
 these classes must stay in step with them (``tests/test_store_engine.py`` checks it).
 
 Tables: ``source``, ``item``, ``story``, ``alert``, ``delivery`` (the outbox),
-``digest``, ``snapshot``, ``channel_state``. Delivery statuses are listed in
+``digest``, ``snapshot``, ``channel_state``; ``feedback``, ``labelled_item`` and
+``store_key`` (see :mod:`watchtower.store.feedback`). The full-text index (``item_fts`` on
+SQLite, ``item_search`` on PostgreSQL) is raw DDL of migration 0003, not a model here
+(see :mod:`watchtower.store.search`). Delivery statuses are listed in
 :data:`DELIVERY_STATUSES`.
 """
 
@@ -29,9 +32,12 @@ __all__ = [
     "ChannelState",
     "Delivery",
     "Digest",
+    "Feedback",
     "Item",
+    "LabelledItem",
     "Snapshot",
     "Source",
+    "StoreKey",
     "Story",
     "UTCDateTime",
     "utcnow",
@@ -233,3 +239,41 @@ class ChannelState(SQLModel, table=True):
     channel: str = Field(primary_key=True, sa_type=sa.String)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+#: The verdicts an analyst can give an alert.
+VERDICTS = ("relevant", "not-relevant")
+
+
+class Feedback(SQLModel, table=True):
+    """The analyst's verdict on one alert; a later verdict replaces the earlier one."""
+
+    __tablename__ = "feedback"
+
+    alert_id: int = Field(primary_key=True, foreign_key="alert.id")
+    verdict: str = Field(sa_type=sa.String)  # one of VERDICTS
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LabelledItem(SQLModel, table=True):
+    """An item judged before (``feedback import``): label 2 relevant, 1 borderline, 0 not."""
+
+    __tablename__ = "labelled_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(default="", sa_type=sa.Text)
+    text: str = Field(default="", sa_type=sa.Text)
+    url: str | None = Field(default=None, sa_type=sa.String)
+    label: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StoreKey(SQLModel, table=True):
+    """A key the service keeps across restarts, e.g. ``web`` (signs feedback links)."""
+
+    __tablename__ = "store_key"
+
+    name: str = Field(primary_key=True, sa_type=sa.String)
+    value: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -121,20 +121,28 @@ def _score(value: object) -> str:
         return "?"
 
 
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _reasons(explanation: Mapping[str, Any]) -> tuple[Reason, ...]:
+    """The matches with each one's share of the evidence as a percentage (0–100 %)."""
     matches = explanation.get("matches")
     if not isinstance(matches, list):
         return ()
+    shown = [m for m in matches[:12] if isinstance(m, Mapping)]
+    total = sum(
+        max(_number(m.get("contribution")), 0.0) for m in shown if m.get("kind") != "exclude"
+    )
+    scale = max(total, 1.0)  # shares already (0–1); older, unbounded weights are scaled
     reasons = []
-    for match in matches[:12]:
-        if not isinstance(match, Mapping):
-            continue
-        try:
-            contribution = f"{float(match.get('contribution', 0.0)):+.2f}"
-        except (TypeError, ValueError):
-            contribution = ""
+    for match in shown:
+        share = min(max(_number(match.get("contribution")), 0.0), scale) / scale
         reasons.append(
-            Reason(_text(match.get("kind"), 20), _text(match.get("label"), 120), contribution)
+            Reason(_text(match.get("kind"), 20), _text(match.get("label"), 120), f"{share:.0%}")
         )
     return tuple(reasons)
 

@@ -18,13 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from watchtower.feedback_model import (
-    FeedbackModel,
-    FeedbackScorer,
-    Labelled,
-    labels_digest,
-    train,
-)
+from watchtower.feedback_model import FeedbackModel, FeedbackScorer, labels_digest, train
+from watchtower.models import Labelled
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ from typing import Any, Protocol
 
 from watchtower.feedback_explain import Example, Neighbours, explain_shift
 from watchtower.language import is_cjk, key, tokens, words
-from watchtower.models import Match, Score
+from watchtower.models import Labelled, Match, Score
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +101,6 @@ class BaselineScorer(Protocol):
     """What the model needs of the matcher: its score (value and explanation)."""
 
     def score(self, title: str, text: str) -> Score: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Labelled:
-    """One judged item: plain-text ``title`` and body ``text``; ``label`` 2 relevant,
-    1 borderline (not learned from), 0 not relevant."""
-
-    title: str
-    text: str
-    label: int
 
 
 @dataclass(frozen=True, slots=True)

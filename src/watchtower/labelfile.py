@@ -2,7 +2,8 @@
 
 Each non-blank line is a JSON object ``{"title", "summary"?, "content"?, "url"?,
 "label"}`` with ``label`` 2 (relevant), 1 (borderline) or 0 (not relevant). ``title``
-is a non-empty string; ``summary``, ``content`` and ``url`` are strings when present;
+is a non-empty string; ``summary``, ``content`` and ``url`` are strings when present
+(``summary`` and ``content`` may be HTML, read as ``watchtower score`` reads them);
 other keys are ignored. :func:`read_labelled` returns every item, or raises
 :class:`LabelFileError` listing every bad line as ``FILE:LINE: problem (fix)`` — then
 nothing is imported.
@@ -15,7 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from watchtower.errors import WatchtowerError
-from watchtower.store.feedback import Labelled
+from watchtower.jsonlines import document_text
+from watchtower.models import Labelled
 
 __all__ = ["LABELS", "LabelFileError", "read_labelled"]
 
@@ -66,8 +68,8 @@ def read_labelled(lines: Iterable[str], name: str) -> list[Labelled]:
         if problem is not None:
             problems.append(f"{name}:{lineno}: {problem}")
             continue
-        text = "\n".join(p for p in (data.get("summary"), data.get("content")) if p)
-        items.append(Labelled(data["title"].strip(), text, int(data["label"]), data.get("url")))
+        title, text = document_text(data, lineno)
+        items.append(Labelled(title.strip(), text, int(data["label"]), data.get("url")))
     if problems:
         more = len(problems) - _MAX_PROBLEMS
         shown = problems[:_MAX_PROBLEMS] + ([f"… and {more} more"] if more > 0 else [])

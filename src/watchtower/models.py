@@ -246,3 +246,21 @@ class FetchedDocument:
             sha256=hashlib.sha256(result.body).hexdigest(),
             fetched_at=fetched_at,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """One judged item, to learn from: plain-text ``title`` and body ``text``; ``label``
+    2 relevant, 1 borderline (not learned from), 0 not relevant.
+
+    ``origin`` is ``"import"`` (``feedback import``) or ``"alert"`` (an analyst's verdict
+    on the alert ``alert_id``).
+    """
+
+    title: str
+    text: str
+    label: int
+    url: str | None = None
+    origin: Literal["import", "alert"] = "import"
+    alert_id: int | None = None
+    created_at: datetime | None = None

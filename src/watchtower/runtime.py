@@ -18,9 +18,10 @@ import httpx
 from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
 from watchtower.dedupe import MinHashStoryIndex
-from watchtower.feedback_model import FeedbackScorer, Labelled
+from watchtower.feedback_model import FeedbackScorer
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
+from watchtower.models import Labelled
 from watchtower.notify.outbox import DeliveryWorker, channels_for
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.review import link_maker

@@ -1,12 +1,12 @@
-"""``feedback import`` lines → labelled items, with the line number and fix on error."""
+"""``feedback import`` lines → labelled items, with the file, line and fix on error."""
 
 from __future__ import annotations
 
 import pytest
 
 from watchtower.errors import WatchtowerError
-from watchtower.feedback_input import FeedbackInputError, from_verdict, parse_labelled_lines
-from watchtower.feedback_model import Labelled
+from watchtower.labelfile import LabelFileError, read_labelled
+from watchtower.models import Labelled
 
 
 def test_lines_become_labelled_items_html_read_as_text() -> None:
@@ -17,9 +17,9 @@ def test_lines_become_labelled_items_html_read_as_text() -> None:
         '{"title": "Food aid", "summary": "Rice.", "content": "Rice. More.", "label": 1,'
         ' "id": "d3", "category": "aid"}',
     ]
-    assert parse_labelled_lines(lines) == [
+    assert read_labelled(lines, "past.jsonl") == [
         Labelled("Defectors sent back", "Police & guards", 2),
-        Labelled("Missile test", "A launch.", 0),
+        Labelled("Missile test", "A launch.", 0, "https://x.org"),
         Labelled("Food aid", "Rice. More.", 1),
     ]
 
@@ -27,29 +27,21 @@ def test_lines_become_labelled_items_html_read_as_text() -> None:
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "expected a JSON object"),
-        ('{"summary": "x", "label": 2}', 'missing "title"'),
-        ('{"title": "  ", "label": 2}', 'missing "title"'),
-        ('{"title": "x"}', '"label" must be 2 (relevant), 1 (borderline) or 0'),
-        ('{"title": "x", "label": 3}', "got 3"),
-        ('{"title": "x", "label": "relevant"}', 'got "relevant"'),
-        ('{"title": "x", "label": true}', "got true"),
-        ('{"title": "x", "summary": 5, "label": 2}', '"summary" must be a string'),
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"summary": "x", "label": 2}', 'has no "title"'),
+        ('{"title": "  ", "label": 2}', 'has no "title"'),
+        ('{"title": "x"}', "use 2 for relevant, 1 for borderline, 0 for not relevant"),
+        ('{"title": "x", "label": 3}', '"label" is 3'),
+        ('{"title": "x", "label": "relevant"}', '"label" is "relevant"'),
+        ('{"title": "x", "label": true}', '"label" is true'),
+        ('{"title": "x", "summary": 5, "label": 2}', '"summary" is not a string'),
     ],
 )
-def test_a_bad_line_names_its_number_and_the_fix(line: str, problem: str) -> None:
+def test_a_bad_line_names_its_file_line_and_the_fix(line: str, problem: str) -> None:
     good = '{"title": "ok", "label": 0}'
-    with pytest.raises(FeedbackInputError) as caught:
-        parse_labelled_lines([good, "", line])
-    assert caught.value.line == 3
-    assert str(caught.value).startswith("input line 3: ")
+    with pytest.raises(LabelFileError) as caught:
+        read_labelled([good, "", line], "past.jsonl")
+    assert str(caught.value).startswith("past.jsonl:3: ")
     assert problem in str(caught.value)
     assert isinstance(caught.value, WatchtowerError)
-
-
-def test_alert_verdicts_become_labels() -> None:
-    assert from_verdict("T", "x", "relevant") == Labelled("T", "x", 2)
-    assert from_verdict("T", "x", "not-relevant") == Labelled("T", "x", 0)
-    with pytest.raises(ValueError, match="relevant"):
-        from_verdict("T", "x", "maybe")

@@ -57,10 +57,10 @@ def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
 
 @pytest.fixture(scope="module")
 def dev() -> list[Labelled]:
-    from watchtower.feedback_input import parse_labelled_lines
+    from watchtower.labelfile import read_labelled
 
     path = shared_path("eval", "dev.jsonl")
-    return parse_labelled_lines(path.read_text(encoding="utf-8").splitlines())
+    return read_labelled(path.read_text(encoding="utf-8").splitlines(), str(path))
 
 
 def test_no_labels_scores_are_exactly_the_matchers(matcher: Matcher, tmp_path: Path) -> None:

@@ -16,13 +16,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
 
 from watchtower.errors import StoreError
+from watchtower.models import Labelled
 from watchtower.store import tables
 from watchtower.store.alerts import AlertsMixin
 from watchtower.store.base import ALERT, ITEM, StoreBase, safe, safe_opt
@@ -41,23 +41,6 @@ STORE_KEY = tables.StoreKey.__table__  # type: ignore[attr-defined]
 VERDICT_LABEL: dict[str, int] = {"relevant": 2, "not-relevant": 0}
 #: Most matching items a search looks at before it picks their alerts.
 _SEARCH_ITEMS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Labelled:
-    """One labelled example: 2 relevant, 1 borderline, 0 not relevant.
-
-    ``origin`` is ``"import"`` (``feedback import``) or ``"alert"`` (a verdict on an
-    alert, whose id is ``alert_id``). ``text`` is the summary and content.
-    """
-
-    title: str
-    text: str
-    label: int
-    url: str | None = None
-    origin: Literal["import", "alert"] = "import"
-    alert_id: int | None = None
-    created_at: datetime | None = None
 
 
 class FeedbackMixin(StoreBase):

@@ -67,7 +67,7 @@ def one_worker() -> Iterator[None]:
     saved_env = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(ROOT)
     saved = dict(PARSERS)
-    register_parser("pdf_peak", "tests.test_pdf_parse:peak_job")
+    register_parser("pdf_peak", "tests.sources.test_pdf_parse:peak_job")
     set_worker_count(1)
     yield
     set_worker_count(DEFAULT_WORKERS)

@@ -5,8 +5,10 @@ All datetimes are timezone-aware UTC. Text fields are untrusted web content.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from watchtower.models import Explanation
 
@@ -52,6 +54,7 @@ class AlertView:
     sources: tuple[SourceLink, ...]
     explanation: Explanation
     diff: tuple[str, ...] = ()
+    archive: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

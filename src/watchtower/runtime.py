@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from watchtower.dedupe import MinHashStoryIndex
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.notify.outbox import DeliveryWorker, channels_for
+from watchtower.notify.savepagenow import with_save_page_now
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.sources import worker
 from watchtower.store import Store
@@ -67,6 +68,16 @@ def load_matcher(config: Config) -> Matcher:
     return build_matcher(config.baseline, cache_path=baseline_cache_path(config))
 
 
+def alert_channels(config: Config) -> Callable[[float], list[str]]:
+    """The delivery channels of an alert of a given score: ``notify`` and Save Page Now."""
+    return with_save_page_now(channels_for(config.notify), config.archive)
+
+
+def delivery_worker(store: Store, config: Config, client: httpx.AsyncClient) -> DeliveryWorker:
+    """The outbox worker for ``config``: ``notify`` channels and Save Page Now."""
+    return DeliveryWorker(store, config.notify, client=client, save_page_now=config.archive)
+
+
 class Runtime:
     """Owns the long-lived parts; rebuildable piecewise on reload."""
 
@@ -86,11 +97,11 @@ class Runtime:
         self._stack.callback(worker.shutdown_workers)
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
-        self.pipeline = Pipeline(config, self.store, matcher, fetcher, channels_for(config.notify))
+        self.pipeline = Pipeline(config, self.store, matcher, fetcher, alert_channels(config))
         self._client = await self._stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False)
         )
-        self.delivery = DeliveryWorker(self.store, config.notify, client=self._client)
+        self.delivery = delivery_worker(self.store, config, self._client)
         await asyncio.to_thread(self.sync_sources, config.feed_and_page_sources())
         return self
 
@@ -104,10 +115,10 @@ class Runtime:
         """Switch to a reloaded config (same store) without a restart."""
         self.config = config
         self.pipeline.config = config
-        self.pipeline.channels = channels_for(config.notify)
+        self.pipeline.channels = alert_channels(config)
         if matcher is not None:
             self.pipeline.scorer = matcher
-        self.delivery = DeliveryWorker(self.store, config.notify, client=self._client)
+        self.delivery = delivery_worker(self.store, config, self._client)
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:

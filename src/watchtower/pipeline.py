@@ -172,6 +172,7 @@ class Pipeline:
             result = await self.fetcher.fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
+            fetched_at = self.clock()
             parsed = await self._parse(source, result, state, limits)
             fresh = await self._drop_seen(source, parsed.entries)
             enriched = await self._full_text(source, fresh, limits)
@@ -188,11 +189,6 @@ class Pipeline:
         outcome: PollOutcome = await self._write(
             source.label, self._decide_and_write, source, parsed.state, scored, now
         )
-        if outcome.new_alerts:
-            kept = enriched.keep_alerting(scored, self.config.alerts.threshold)
-            page = result if source.kind == "page" else None
-            found = evidence.PollEvidence.of(kept, page=page, snapshot=parsed.state.snapshot)
-            await self._archive(outcome, found)
         self._remember(
             replace(
                 state,
@@ -206,6 +202,13 @@ class Pipeline:
                 next_due_at=now + source.every,
             )
         )
+        if outcome.new_alerts:
+            kept = enriched.keep_alerting(scored, self.config.alerts.threshold)
+            page = result if source.kind == "page" else None
+            found = evidence.PollEvidence.of(
+                kept, page=page, fetched_at=fetched_at, snapshot=parsed.state.snapshot
+            )
+            await self._archive(outcome, found)
         status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
             source.label,

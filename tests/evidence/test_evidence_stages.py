@@ -183,3 +183,22 @@ def test_archive_config_paths_and_defaults(tmp_path: Path) -> None:
     plain = load_config(tmp_path / "wt.yaml")
     assert plain.archive.dir is None and not plain.archive.enabled
     assert plain.sources[0].full_text is False
+
+
+def test_full_text_on_an_opml_entry_applies_to_each_of_its_feeds(tmp_path: Path) -> None:
+    (tmp_path / "feeds.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>f</title></head><body>'
+        '<outline type="rss" text="Wire A" xmlUrl="https://a.example.org/rss"/>'
+        '<outline type="rss" text="Wire B" xmlUrl="https://b.example.org/rss"/>'
+        "</body></opml>"
+    )
+    (tmp_path / "wt.yaml").write_text(
+        "sources:\n  - {opml: feeds.opml, full_text: true}\n"
+        "  - {name: Plain, feed: 'https://c.example.org/rss'}\n"
+    )
+    cfg = load_config(tmp_path / "wt.yaml")
+    assert {s.label: s.full_text for s in cfg.feed_and_page_sources()} == {
+        "Plain": False,
+        "Wire A": True,
+        "Wire B": True,
+    }

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def format_alerts(store: Any, limit: int = 50) -> str:
-    """Alerts as text, newest first: score, title, outlets and the reasons."""
+    """Alerts as text, newest first: score, title, outlets, the reasons and the archive copy."""
     lines: list[str] = []
     for alert in store.list_alerts(limit=limit):
         lines.append(
@@ -16,7 +16,16 @@ def format_alerts(store: Any, limit: int = 50) -> str:
         for link in alert.sources:
             lines.append(f"      {link.source}: {link.url or '(no link)'}")
         lines.append(f"      why: {alert.explanation.summary()}")
+        lines.extend(_archive_lines(alert))
     return "\n".join(lines) if lines else "no alerts yet"
+
+
+def _archive_lines(alert: Any) -> list[str]:
+    """``archived: PATH (sha256 …)`` when the alert's document was archived."""
+    archive = getattr(alert, "archive", None)
+    if not archive:
+        return []
+    return [f"      archived: {archive.get('path')} (sha256 {archive.get('sha256')})"]
 
 
 def format_baseline_row(row: Any) -> str:

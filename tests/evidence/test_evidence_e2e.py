@@ -128,7 +128,8 @@ def test_teasers_alone_alert_nothing(srv: LoopbackHTTP, tmp_path: Path) -> None:
 def test_full_text_alerts_exactly_the_article_and_the_pdf_with_archives(
     srv: LoopbackHTTP, tmp_path: Path
 ) -> None:
-    run_once(write_config(tmp_path, srv, full_text=True, archive=True))
+    config = write_config(tmp_path, srv, full_text=True, archive=True)
+    run_once(config)
 
     alerts = stored_alerts(tmp_path)
     assert sorted(str(a.url) for a in alerts) == sorted(
@@ -148,6 +149,13 @@ def test_full_text_alerts_exactly_the_article_and_the_pdf_with_archives(
         assert digest.startswith("sha256:")
         # The document was fetched once, by the full-text stage, and that copy archived.
         assert len(srv.requests_to(path)) == 1
+
+    listed = watchtower("alerts", "--config", str(config))
+    assert listed.returncode == 0, listed.stderr
+    for alert in alerts:
+        assert f"archived: {alert.archive['path']} (sha256 {alert.archive['sha256']})" in (
+            listed.stdout
+        )
 
     notes = stored_item_notes(tmp_path)
     assert "scored on the full text of the linked document" in notes[srv.url("/sport/final")]

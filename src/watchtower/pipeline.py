@@ -13,8 +13,8 @@
 Stages 5 to 7 run while holding the store's writer lock, so no other poll's stories
 slip in between the read and the write. Stage 8 runs after that transaction, bounded,
 and never undoes, fails or delays what it committed (see :mod:`watchtower.evidence`).
-A fetch or parse failure is recorded on the
-source with a short reason and a back-off; it never reaches the other sources.
+A fetch or parse failure is recorded on the source with a short reason and a back-off;
+it never reaches the other sources.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class Pipeline:
                 next_due_at=now + source.every,
             )
         )
-        if outcome.new_alerts:
+        if outcome.new_alerts and self.config.archive.enabled:
             kept = enriched.keep_alerting(scored, self.config.alerts.threshold)
             page = result if source.kind == "page" else None
             found = evidence.PollEvidence.of(
@@ -271,8 +271,6 @@ class Pipeline:
 
     async def _archive(self, outcome: PollOutcome, found: evidence.PollEvidence) -> None:
         """Stage 8: the new alerts' documents into the archive, after the commit."""
-        if not self.config.archive.enabled:
-            return
         await self._archiver.archive_alerts(
             self.config.archive,
             outcome.new_alerts,

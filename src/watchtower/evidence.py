@@ -61,6 +61,8 @@ class EvidenceStore(Protocol):
 
 #: Documents of one poll archived at the same time.
 ARCHIVE_CONCURRENCY = 4
+#: The archive stage of one poll never takes longer than this.
+MAX_ARCHIVE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +169,14 @@ class PollEvidence:
         return cls({e.guid: e for e in enriched.entries}, enriched.documents, document, snapshot)
 
 
-def archive_bound(fetch_timeout: timedelta) -> float:
-    """Seconds the archive stage of one poll may take: room for one fetch per batch of
-    :data:`ARCHIVE_CONCURRENCY` documents and the writes, twice over."""
-    return 2 * fetch_timeout.total_seconds() + 30.0
+def archive_bound(fetch_timeout: timedelta, alerts: int) -> float:
+    """Seconds the archive stage of a poll with ``alerts`` new alerts may take.
+
+    Room for one fetch per batch of :data:`ARCHIVE_CONCURRENCY` alerts plus one more, and
+    30 s for the writes; never more than :data:`MAX_ARCHIVE_SECONDS`.
+    """
+    batches = -(-max(alerts, 1) // ARCHIVE_CONCURRENCY) + 1
+    return min(batches * fetch_timeout.total_seconds() + 30.0, MAX_ARCHIVE_SECONDS)
 
 
 class Archiver:

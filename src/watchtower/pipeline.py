@@ -277,7 +277,7 @@ class Pipeline:
             found,
             fetcher=self.fetcher,
             store=self.store,
-            bound=evidence.archive_bound(self.config.fetch.timeout),
+            bound=evidence.archive_bound(self.config.fetch.timeout, len(outcome.new_alerts)),
         )
 
     async def _drop_seen(self, source: SourceConfig, entries: list[Entry]) -> list[Entry]:

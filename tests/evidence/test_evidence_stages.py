@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def test_without_full_text_the_teaser_is_scored_and_nothing_fetched(tmp_path: Pa
 def test_a_hanging_archive_fetch_is_bounded_and_the_alert_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(evidence, "archive_bound", lambda timeout: 0.5)
+    monkeypatch.setattr(evidence, "archive_bound", lambda timeout, alerts: 0.5)
     cfg = config(tmp_path, full_text=False)
     fetcher = Fetcher(rss("On the forced repatriation of escapees, our correspondent reports."))
     fetcher.hang = True
@@ -202,3 +202,11 @@ def test_full_text_on_an_opml_entry_applies_to_each_of_its_feeds(tmp_path: Path)
         "Wire A": True,
         "Wire B": True,
     }
+
+
+def test_the_archive_bound_grows_with_the_alerts_and_is_capped() -> None:
+    minute = timedelta(minutes=1)
+    assert evidence.archive_bound(minute, 1) == 2 * 60 + 30
+    assert evidence.archive_bound(minute, 4) == 2 * 60 + 30
+    assert evidence.archive_bound(minute, 5) == 3 * 60 + 30
+    assert evidence.archive_bound(minute, 1000) == evidence.MAX_ARCHIVE_SECONDS

@@ -177,12 +177,14 @@ def test_archive_config_paths_and_defaults(tmp_path: Path) -> None:
     cfg = config(tmp_path, full_text=True)
     assert cfg.archive.dir == tmp_path / "evidence"
     assert cfg.archive.enabled and not cfg.archive.save_page_now
+    assert f"archive: WARC copies in {tmp_path / 'evidence'}; Save Page Now off" in cfg.summary()
     (tmp_path / "wt.yaml").write_text(
         "archive:\nsources:\n  - {name: Wire, feed: 'https://wire.example.org/rss'}\n"
     )
     plain = load_config(tmp_path / "wt.yaml")
     assert plain.archive.dir is None and not plain.archive.enabled
     assert plain.sources[0].full_text is False
+    assert "archive: off; Save Page Now off" in plain.summary()
 
 
 def test_full_text_on_an_opml_entry_applies_to_each_of_its_feeds(tmp_path: Path) -> None:

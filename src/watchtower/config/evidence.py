@@ -44,3 +44,9 @@ class ArchiveConfig(_Model):
     def enabled(self) -> bool:
         """True when alerted documents are written to :attr:`dir`."""
         return self.dir is not None
+
+    def summary_line(self) -> str:
+        """The ``archive:`` line of ``watchtower check``."""
+        spn = "Save Page Now on" if self.save_page_now else "Save Page Now off"
+        where = f"WARC copies in {self.dir}" if self.dir is not None else "off"
+        return f"archive: {where}; {spn}"

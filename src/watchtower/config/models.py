@@ -413,6 +413,7 @@ class Config(_Model):
             f"alerts: threshold {self.alerts.threshold:g}, stories grouped over "
             f"{format_duration(self.alerts.story_window)}",
             _fetch_line(self.fetch),
+            self.archive.summary_line(),
             *_source_lines(self.sources),
             *_webhook_lines(self.notify.webhooks),
             _email_line(self.notify.email),

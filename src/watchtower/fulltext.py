@@ -35,11 +35,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from watchtower.errors import FetchError, ParseError
-from watchtower.fetch import Fetcher
-from watchtower.models import Entry, FetchedDocument
+from watchtower.models import Entry, FetchedDocument, FetchResult
 from watchtower.sources.article import extract_article_in_worker
 
 log = logging.getLogger(__name__)
@@ -57,6 +56,12 @@ _TEASER = re.compile(
 )
 
 Status = Literal["fetched", "skipped", "failed"]
+
+
+class DocumentFetcher(Protocol):
+    """What fetching a document needs: :meth:`watchtower.fetch.Fetcher.fetch`."""
+
+    async def fetch(self, url: str, *, accept: str = ...) -> FetchResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,7 @@ def needs_full_text(entry: Entry, *, min_words: int = MIN_WORDS) -> bool:
 
 async def fetch_full_text(
     entry: Entry,
-    fetcher: Fetcher,
+    fetcher: DocumentFetcher,
     *,
     parse_timeout: float,
     parse_memory: int,
@@ -144,7 +149,7 @@ async def fetch_full_text(
 
 async def fetch_full_texts(
     entries: Sequence[Entry],
-    fetcher: Fetcher,
+    fetcher: DocumentFetcher,
     *,
     parse_timeout: float,
     parse_memory: int,

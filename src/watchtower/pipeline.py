@@ -3,14 +3,18 @@
 1. fetch                      ``fetch`` (conditional GET)        → FetchResult
 2. parse                      ``sources.dispatch`` (worker)      → [Entry], new fetch state
 3. drop already-seen items    ``Store.unseen_entries``           → new [Entry]
+3b. full text (``full_text``) ``evidence.full_text_stage``       → [Entry] with documents
 4. score                      ``scoring`` (worker)               → [ScoredEntry]
 5. assign stories             ``Store.known_stories``            → known stories
 6. decide alerts, deliveries  ``alerting.decide``                → PollPlan
 7. write the plan             ``Store.write_poll``, ONE transaction with the fetch state
+8. archive (``archive.dir``)  ``evidence.Archiver``, after the commit → alert.archive
 
 Stages 5 to 7 run while holding the store's writer lock, so no other poll's stories
-slip in between the read and the write. A fetch or parse failure is recorded on the
-source with a short reason and a back-off; it never reaches the other sources.
+slip in between the read and the write. Stage 8 runs after that transaction, bounded,
+and never undoes, fails or delays what it committed (see :mod:`watchtower.evidence`).
+A fetch or parse failure is recorded on the source with a short reason and a back-off;
+it never reaches the other sources.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
-from watchtower import alerting, metrics, scoring
+from watchtower import alerting, evidence, metrics, scoring
 from watchtower.config import Config, SourceConfig
 from watchtower.errors import FetchError, HTTPStatusError, ParseError, WatchtowerError
 from watchtower.models import (
@@ -52,7 +56,12 @@ class FetchClient(Protocol):
     """What the pipeline needs from :class:`watchtower.fetch.Fetcher`."""
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = ...,
     ) -> FetchResult: ...
 
 
@@ -104,6 +113,7 @@ class Pipeline:
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
+        self._archiver = evidence.Archiver()
 
     @property
     def scorer(self) -> Scorer:
@@ -162,11 +172,18 @@ class Pipeline:
             result = await self.fetcher.fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
+            fetched_at = self.clock()
             parsed = await self._parse(source, result, state, limits)
             fresh = await self._drop_seen(source, parsed.entries)
+            enriched = await self._full_text(source, fresh, limits)
             scored = await scoring.score_in_worker(
-                fresh, self._scorer_ref, source.label, timeout=limits.timeout, memory=limits.memory
+                enriched.entries,
+                self._scorer_ref,
+                source.label,
+                timeout=limits.timeout,
+                memory=limits.memory,
             )
+            scored = enriched.annotate(scored)
         except (FetchError, ParseError) as exc:
             return await self._failed(source, state, exc, now)
         outcome: PollOutcome = await self._write(
@@ -185,6 +202,13 @@ class Pipeline:
                 next_due_at=now + source.every,
             )
         )
+        if outcome.new_alerts and self.config.archive.enabled:
+            kept = enriched.keep_alerting(scored, self.config.alerts.threshold)
+            page = result if source.kind == "page" else None
+            found = evidence.PollEvidence.of(
+                kept, page=page, fetched_at=fetched_at, snapshot=parsed.state.snapshot
+            )
+            await self._archive(outcome, found)
         status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
             source.label,
@@ -230,6 +254,31 @@ class Pipeline:
             result, source.label, timeout=limits.timeout, memory=limits.memory
         )
         return Parsed(entries, keep)
+
+    async def _full_text(
+        self, source: SourceConfig, entries: list[Entry], limits: _Limits
+    ) -> evidence.Enriched:
+        """Stage 3b: the linked documents of short new entries, for ``full_text`` sources."""
+        if not source.full_text:
+            return evidence.Enriched(entries)
+        return await evidence.full_text_stage(
+            entries,
+            self.fetcher,
+            parse_timeout=limits.timeout,
+            parse_memory=limits.memory,
+            keep_documents=self.config.archive.enabled,
+        )
+
+    async def _archive(self, outcome: PollOutcome, found: evidence.PollEvidence) -> None:
+        """Stage 8: the new alerts' documents into the archive, after the commit."""
+        await self._archiver.archive_alerts(
+            self.config.archive,
+            outcome.new_alerts,
+            found,
+            fetcher=self.fetcher,
+            store=self.store,
+            bound=evidence.archive_bound(self.config.fetch.timeout, len(outcome.new_alerts)),
+        )
 
     async def _drop_seen(self, source: SourceConfig, entries: list[Entry]) -> list[Entry]:
         """The entries the store has not seen (a changed feed is mostly old items)."""

@@ -9,7 +9,7 @@ _EXCERPT = 300
 
 def format_alerts(store: Any, limit: int = 50) -> str:
     """Alerts as text, newest first: score, title, outlets, the reasons, the item's
-    language and its excerpt (at most 300 characters, on one line)."""
+    language and its excerpt (at most 300 characters, on one line), and the archive copy."""
     lines: list[str] = []
     for alert in store.list_alerts(limit=limit):
         lines.append(
@@ -24,7 +24,16 @@ def format_alerts(store: Any, limit: int = 50) -> str:
         if excerpt:
             clipped = excerpt if len(excerpt) <= _EXCERPT else excerpt[: _EXCERPT - 1] + "…"
             lines.append(f"      excerpt: {clipped}")
+        lines.extend(_archive_lines(alert))
     return "\n".join(lines) if lines else "no alerts yet"
+
+
+def _archive_lines(alert: Any) -> list[str]:
+    """``archived: PATH (sha256 …)`` when the alert's document was archived."""
+    archive = getattr(alert, "archive", None)
+    if not archive:
+        return []
+    return [f"      archived: {archive.get('path')} (sha256 {archive.get('sha256')})"]
 
 
 def format_baseline_row(row: Any) -> str:

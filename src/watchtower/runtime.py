@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.models import Labelled
 from watchtower.notify.outbox import DeliveryWorker, channels_for
+from watchtower.notify.savepagenow import with_save_page_now
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.review import link_maker
 from watchtower.sources import worker
@@ -88,6 +89,21 @@ def load_scorer(config: Config, labelled: Sequence[Labelled] = ()) -> Matcher | 
     return scorer
 
 
+def alert_channels(config: Config) -> Callable[[float], list[str]]:
+    """The delivery channels of an alert of a given score: ``notify`` and Save Page Now."""
+    return with_save_page_now(channels_for(config.notify), config.archive)
+
+
+def delivery_worker(
+    store: Store, config: Config, client: httpx.AsyncClient, links: LinkMaker | None = None
+) -> DeliveryWorker:
+    """The outbox worker for ``config``: ``notify`` channels and Save Page Now; ``links``
+    makes the feedback links of emails and webhook bodies."""
+    return DeliveryWorker(
+        store, config.notify, client=client, links=links, save_page_now=config.archive
+    )
+
+
 class Runtime:
     """Owns the long-lived parts; rebuildable piecewise on reload."""
 
@@ -108,17 +124,14 @@ class Runtime:
         self._stack.callback(worker.shutdown_workers)
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
-        self.pipeline = Pipeline(config, self.store, matcher, fetcher, channels_for(config.notify))
+        self.pipeline = Pipeline(config, self.store, matcher, fetcher, alert_channels(config))
         self._client = await self._stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False)
         )
         self.links = await asyncio.to_thread(link_maker, config, self.store)
-        self.delivery = self._delivery_worker(config)
+        self.delivery = delivery_worker(self.store, config, self._client, self.links)
         await asyncio.to_thread(self.sync_sources, config.feed_and_page_sources())
         return self
-
-    def _delivery_worker(self, config: Config) -> DeliveryWorker:
-        return DeliveryWorker(self.store, config.notify, client=self._client, links=self.links)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -130,11 +143,11 @@ class Runtime:
         """Switch to a reloaded config (same store) without a restart."""
         self.config = config
         self.pipeline.config = config
-        self.pipeline.channels = channels_for(config.notify)
+        self.pipeline.channels = alert_channels(config)
         if matcher is not None:
             self.pipeline.scorer = matcher
         self.links = link_maker(config, self.store)
-        self.delivery = self._delivery_worker(config)
+        self.delivery = delivery_worker(self.store, config, self._client, self.links)
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from watchtower.config.baseline import BaselineConfig
+from watchtower.config.evidence import ArchiveConfig
 from watchtower.config.fields import (
     ByteSize,
     CssSelector,
@@ -108,6 +109,7 @@ class SourceConfig(_Model):
     exclude_select: list[CssSelector] = []
     ignore: list[Regex] = []
     enabled: bool = True
+    full_text: bool = False
 
     @field_validator("opml")
     @classmethod
@@ -326,6 +328,7 @@ class Config(_Model):
     service: ServiceConfig = ServiceConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    archive: ArchiveConfig = ArchiveConfig()
     path: Path = Field(default=DEFAULT_CONFIG_PATH, exclude=True)
     """The config file this came from (absolute when loaded); not a YAML key."""
 
@@ -412,6 +415,7 @@ class Config(_Model):
             f"alerts: threshold {self.alerts.threshold:g}, stories grouped over "
             f"{format_duration(self.alerts.story_window)}",
             _fetch_line(self.fetch),
+            self.archive.summary_line(),
             *_source_lines(self.sources),
             *_webhook_lines(self.notify.webhooks),
             _email_line(self.notify.email),
@@ -442,7 +446,11 @@ def _expand_opml(group: SourceConfig, seen: set[str], names: set[str]) -> Iterat
             title = " ".join(str(feed.title or "").split()) or feed.url
             name = _unique_name(mask_url(title), names)  # a title may be the bare URL
             source = SourceConfig(
-                name=name, feed=feed.url, every=group.every, enabled=group.enabled
+                name=name,
+                feed=feed.url,
+                every=group.every,
+                enabled=group.enabled,
+                full_text=group.full_text,
             )
         except ValidationError:
             log.warning("OPML %s: skipping %r (not an http(s) feed URL)", group.opml, feed.url)

@@ -15,6 +15,9 @@ A webhook answering 410 Gone is disabled (``Store.disable_channel``) and its pen
 deliveries are cancelled. Deliveries for a channel that is no longer configured stay
 pending (logged once) so that putting the channel back delivers them.
 
+``savepagenow`` deliveries (``archive.save_page_now: true``, pass ``save_page_now``) ask
+the Internet Archive to capture the alert's URL (:mod:`watchtower.notify.savepagenow`).
+
 ``digest`` deliveries are not sent here: :mod:`watchtower.notify.digest` batches them;
 the worker only re-sends a digest left half-sent by a crash or a mail outage.
 """
@@ -36,11 +39,13 @@ from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
 from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
 from watchtower.notify.email import render_alert_email, send_message
+from watchtower.notify.savepagenow import SAVE_PAGE_NOW_CHANNEL, request_capture
 from watchtower.notify.webhook import post_webhook, webhook_payload
 
 if TYPE_CHECKING:
     from watchtower.alertobject import LinkMaker
     from watchtower.config import NotifyConfig, WebhookConfig
+    from watchtower.config.evidence import ArchiveConfig
     from watchtower.store import AlertView, DeliveryJob, Store
 
 __all__ = [
@@ -130,9 +135,11 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         links: LinkMaker | None = None,
+        save_page_now: ArchiveConfig | None = None,
     ) -> None:
         self._store = store
         self._links = links
+        self._spn = save_page_now if save_page_now and save_page_now.save_page_now else None
         self._notify = notify
         self._client = client
         self._own_client = client is None
@@ -232,6 +239,8 @@ class DeliveryWorker:
         channels = list(self._webhooks)
         if self._immediate:
             channels.append(EMAIL_CHANNEL)
+        if self._spn is not None:
+            channels.append(SAVE_PAGE_NOW_CHANNEL)
         return channels
 
     async def _claim(self, now: datetime, disabled: dict[str, str]) -> list[DeliveryJob]:
@@ -315,10 +324,20 @@ class DeliveryWorker:
             message = render_alert_email(alert, email, job.message_id, links=self._links)
             await send_message(email.smtp, message)
             return
+        if job.channel == SAVE_PAGE_NOW_CHANNEL:
+            await self._save_page_now(alert)
+            return
         hook = self._webhooks[job.channel]
         verdicts = await self._call(self._store.feedback_for, [alert.id])
         payload = webhook_payload(alert, feedback=verdicts.get(alert.id), links=self._links)
         await post_webhook(self._http(hook), hook, job.message_id, payload, now=self._clock())
+
+    async def _save_page_now(self, alert: AlertView) -> None:
+        if self._spn is None:  # pragma: no cover - only claimed when configured
+            raise DeliveryError("save page now is not configured")
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        await request_capture(self._client, self._spn, alert.url, now=self._clock())
 
     def _http(self, hook: WebhookConfig) -> httpx.AsyncClient:
         if self._client is None:

@@ -1,7 +1,10 @@
 """Choose the parser for a fetched source and run it in a bounded worker process.
 
 * ``feed:`` sources are RSS/Atom (feedparser) or JSON Feed, decided by the answer;
-* ``page:`` sources are parsed against their previous snapshot (``sources.page``).
+* ``page:`` sources are parsed against their previous snapshot (``sources.page``);
+  a page that answers with a PDF (:func:`watchtower.sources.pdf.looks_like_pdf`) is
+  read by ``sources.pdf`` instead and watched the same way (a snapshot of its text, a
+  diff of added lines), and a hostile PDF ends in ``PdfError`` with its reason.
 
 Both run through :mod:`watchtower.sources.worker`, so a hostile body can only kill a
 worker, never the daemon. Parsing only: entries are scored later, once the ones already
@@ -14,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from watchtower.models import Entry, FetchResult
-from watchtower.sources import worker
+from watchtower.sources import article, worker  # noqa: F401  (registers kind "article")
 from watchtower.sources.jsonfeed import looks_like_json_feed
 from watchtower.sources.page import PageParse, parse_page
+from watchtower.sources.pdf import looks_like_pdf, parse_pdf_page_in_worker
 
 worker.register_parser("jsonfeed", "watchtower.sources.jsonfeed:parse_json_feed")
 worker.register_parser("page", "watchtower.sources.dispatch:parse_page_job")
@@ -70,6 +74,17 @@ async def parse_page_in_worker(
     timeout: float,
     memory: int,
 ) -> PageParse:
+    """Parse a page answer against ``previous`` in a worker; a PDF answer as a PDF page."""
+    if looks_like_pdf(result):
+        return await parse_pdf_page_in_worker(
+            result,
+            source,
+            ignore=ignore,
+            previous=previous,
+            select=select,
+            timeout=timeout,
+            memory=memory,
+        )
     options = PageOptions(select, tuple(exclude_select), tuple(ignore), previous)
     parsed = await worker.run_in_worker(
         "page", (result, source, options), source, timeout=timeout, memory=memory

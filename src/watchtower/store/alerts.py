@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from watchtower.store.base import (
     SOURCE,
     STORY,
     StoreBase,
+    safe,
 )
 from watchtower.store.views import AlertView, SourceLink
 
@@ -41,6 +42,33 @@ class AlertsMixin(StoreBase):
             views = self._alert_views(conn, rows)
         return views[0] if views else None
 
+    def set_alert_archive(self, alert_id: int, archive: Mapping[str, Any] | None) -> bool:
+        """Record where alert ``alert_id``'s document was archived.
+
+        ``archive`` is ``{"path", "sha256", "fetched_at"}`` (``ArchiveRecord.to_dict()``)
+        or ``None`` to clear it; it is stored as given in the alert's ``archive`` column,
+        in its own transaction (the alert was committed before). Returns False when no
+        such alert exists. Raises ``StoreError``.
+        """
+        value = None if archive is None else {str(k): safe(str(v)) for k, v in archive.items()}
+        with self._tx("recording an alert's archive") as conn:
+            done = conn.execute(
+                sa.update(ALERT).where(ALERT.c.id == alert_id).values(archive=value)
+            )
+            return bool(done.rowcount)
+
+    def alert_item_guids(self, alert_ids: Sequence[int]) -> dict[int, str]:
+        """Alert id → the guid of the item that fired it, for the ids that exist."""
+        if not alert_ids:
+            return {}
+        query = (
+            sa.select(ALERT.c.id, ITEM.c.guid)
+            .select_from(ALERT.join(ITEM, ITEM.c.id == ALERT.c.item_id))
+            .where(ALERT.c.id.in_(list(alert_ids)))
+        )
+        with self._tx("reading alert items") as conn:
+            return {int(row.id): str(row.guid) for row in conn.execute(query)}
+
     @staticmethod
     def _alert_query() -> sa.Select[Any]:
         return sa.select(
@@ -49,6 +77,7 @@ class AlertsMixin(StoreBase):
             ALERT.c.created_at,
             ALERT.c.score,
             ALERT.c.explanation,
+            ALERT.c.archive,
             ITEM.c.title,
             ITEM.c.url,
             ITEM.c.published_at,
@@ -94,6 +123,7 @@ class AlertsMixin(StoreBase):
                 sources=tuple(links.get(row.story_id, ())),
                 explanation=models.Explanation.from_dict(row.explanation or {}),
                 diff=tuple(row.diff or ()),
+                archive=row.archive or None,
             )
             for row in rows
         ]

@@ -172,6 +172,8 @@ class Alert(SQLModel, table=True):
     score: float = Field(default=0.0)
     explanation: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Where the alert's document was archived: null, or {"path", "sha256", "fetched_at"}.
+    archive: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class Digest(SQLModel, table=True):

@@ -1,0 +1,108 @@
+"""Save Page Now: ask the Internet Archive to capture each alert's URL, as an outbox delivery.
+
+Off by default; ``archive.save_page_now: true`` turns it on. Then every new alert gets
+one delivery on the channel :data:`SAVE_PAGE_NOW_CHANNEL` (``savepagenow``), written in
+the poll's transaction with its other deliveries (:func:`with_save_page_now`), and the
+outbox worker sends it like a webhook: at least once, retried with backoff, a dead
+letter after ``notify.max_attempts``.
+
+:func:`request_capture` is one attempt: ``GET <save_page_now_endpoint><alert URL>``
+(the public, anonymous form of the API, e.g.
+``https://web.archive.org/save/https://example.org/report``), redirects not followed,
+bounded by ``save_page_now_timeout`` for the whole exchange, at most
+:data:`~watchtower.notify.webhook.MAX_RESPONSE_BYTES` of the answer read. A 2xx or a 3xx
+(the archive redirects to its new capture) is accepted; 429 and 5xx answers, refused
+connections and timeouts are retried (honouring ``Retry-After``); any other 4xx is
+refused for good (:class:`PermanentDeliveryError`: a dead letter, nothing disabled).
+An alert without a URL has nothing to capture and counts as delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from watchtower import __version__ as _version
+from watchtower.config.evidence import ArchiveConfig
+from watchtower.errors import DeliveryError, PermanentDeliveryError
+from watchtower.notify.webhook import MAX_RESPONSE_BYTES, parse_retry_after, read_capped
+
+__all__ = ["SAVE_PAGE_NOW_CHANNEL", "request_capture", "with_save_page_now"]
+
+log = logging.getLogger(__name__)
+
+SAVE_PAGE_NOW_CHANNEL = "savepagenow"
+_USER_AGENT = f"Watchtower/{_version} (Save Page Now)"
+
+
+def with_save_page_now(
+    channels: Callable[[float], Sequence[str]], archive: ArchiveConfig
+) -> Callable[[float], list[str]]:
+    """``channels`` plus :data:`SAVE_PAGE_NOW_CHANNEL` for every alert when it is on."""
+    enabled = archive.save_page_now
+
+    def wanted(score: float) -> list[str]:
+        names = list(channels(score))
+        if enabled and SAVE_PAGE_NOW_CHANNEL not in names:
+            names.append(SAVE_PAGE_NOW_CHANNEL)
+        return names
+
+    return wanted
+
+
+def capture_url(archive: ArchiveConfig, url: str) -> str:
+    """The request that asks for a capture of ``url``: the endpoint followed by the URL."""
+    return archive.save_page_now_endpoint + url
+
+
+async def request_capture(
+    client: httpx.AsyncClient, archive: ArchiveConfig, url: str | None, *, now: float
+) -> None:
+    """Ask Save Page Now to capture ``url``; return when it accepted (module docstring).
+
+    ``now`` (Unix seconds) reads an HTTP-date ``Retry-After``. Raises
+    :class:`DeliveryError` to retry, :class:`PermanentDeliveryError` when refused.
+    """
+    if not url:
+        log.debug("save page now: alert has no URL, nothing to capture")
+        return
+    total = archive.save_page_now_timeout.total_seconds()
+    deadline = asyncio.get_running_loop().time() + total
+    request = client.build_request(
+        "GET", capture_url(archive, url), headers={"user-agent": _USER_AGENT}, timeout=total
+    )
+    try:
+        async with asyncio.timeout_at(deadline):
+            response = await client.send(request, stream=True, follow_redirects=False)
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise DeliveryError(f"{SAVE_PAGE_NOW_CHANNEL}: no answer within {total:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{SAVE_PAGE_NOW_CHANNEL}: {type(exc).__name__}") from exc
+    await _finish_body(response, deadline)
+    _judge(response, now)
+    log.info("save page now accepted %s (HTTP %d)", url, response.status_code)
+
+
+async def _finish_body(response: httpx.Response, deadline: float) -> None:
+    """Read a little of the answer and close it; the status alone decides."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await read_capped(response, MAX_RESPONSE_BYTES)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        log.debug("save page now: answer body not read (%s)", type(exc).__name__)
+    finally:
+        await response.aclose()
+
+
+def _judge(response: httpx.Response, now: float) -> None:
+    status = response.status_code
+    if 200 <= status < 400:
+        return
+    reason = f"{SAVE_PAGE_NOW_CHANNEL}: HTTP {status}"
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+        raise DeliveryError(reason, retry_after=retry_after)
+    raise PermanentDeliveryError(reason)

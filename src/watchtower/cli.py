@@ -155,10 +155,12 @@ def score(config_path: Path | None, input_file: IO[str]) -> None:
     config = open_config(config_path)
     setup_logging(config)
     from watchtower.matcher import score_jsonl
-    from watchtower.runtime import load_matcher
+    from watchtower.runtime import load_scorer
 
-    matcher = load_matcher(config)
-    for result in score_jsonl(input_file, matcher, config.alerts.threshold):
+    with open_store(config) as store:
+        labelled = store.labelled_items()
+    scorer = load_scorer(config, labelled)
+    for result in score_jsonl(input_file, scorer, config.alerts.threshold):
         click.echo(json.dumps(result, ensure_ascii=False))
 
 

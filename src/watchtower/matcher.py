@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from watchtower.baseline import Baseline, BaselineSettings, load_baseline
 from watchtower.explain import Features, excerpt, explain, explain_excluded
@@ -476,8 +476,15 @@ def parse_item(line: str, lineno: int) -> tuple[Any, str, str]:
     return obj["id"], title, text
 
 
+class TextScorer(Protocol):
+    """Anything that scores a title and body: the :class:`Matcher`, or the matcher
+    corrected by feedback."""
+
+    def score(self, title: str, text: str) -> Score: ...
+
+
 def score_jsonl(
-    lines: Iterable[str], matcher: Matcher, threshold: float
+    lines: Iterable[str], matcher: TextScorer, threshold: float
 ) -> Iterator[dict[str, Any]]:
     """Score JSON-lines input for ``watchtower score``.
 

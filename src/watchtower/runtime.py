@@ -112,6 +112,8 @@ class Runtime:
         self._stack = AsyncExitStack()
         self.store: Store
         self.pipeline: Pipeline
+        self._matcher: Matcher
+        self._labels: str | None = None
         self.delivery: DeliveryWorker
         self.links: LinkMaker | None = None
 
@@ -125,6 +127,8 @@ class Runtime:
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
         self.pipeline = Pipeline(config, self.store, matcher, fetcher, alert_channels(config))
+        self._matcher = matcher
+        await self.relearn()
         self._client = await self._stack.enter_async_context(
             httpx.AsyncClient(follow_redirects=False)
         )
@@ -136,6 +140,25 @@ class Runtime:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
+    async def relearn(self) -> bool:
+        """Score with the store's feedback: when the labelled items (verdicts, imports)
+        changed since the last call, retrain (cached) and give the poll the corrected
+        scorer. Returns whether the scorer changed."""
+        from watchtower.feedback_cache import feedback_scorer
+        from watchtower.feedback_model import labels_digest
+
+        items = await asyncio.to_thread(self.store.labelled_items)
+        digest = labels_digest(items)
+        if digest == self._labels:
+            return False
+        cache = baseline_cache_path(self.config)
+        scorer = await asyncio.to_thread(feedback_scorer, self._matcher, items, cache)
+        self._labels = digest
+        self.pipeline.scorer = scorer
+        if items:
+            log.info("scoring with feedback: %d labelled items", len(items))
+        return True
+
     def sync_sources(self, sources: Iterable[SourceConfig]) -> None:
         self.store.sync_sources([(s.label, s.kind, s.url) for s in sources])
 
@@ -145,6 +168,8 @@ class Runtime:
         self.pipeline.config = config
         self.pipeline.channels = alert_channels(config)
         if matcher is not None:
+            self._matcher = matcher
+            self._labels = ""  # relearn() corrects the new matcher with the feedback
             self.pipeline.scorer = matcher
         self.links = link_maker(config, self.store)
         self.delivery = delivery_worker(self.store, config, self._client, self.links)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 5.0
 HEALTH_EVERY = 300.0
+RELEARN_EVERY = 30  # seconds: feedback (a verdict, an import) reaches the scorer this soon
 FIRST_POLL_SPREAD = 10.0
 
 
@@ -126,6 +127,7 @@ class Scheduler:
     def _add_fixed_jobs(self, config: Config) -> None:
         self._every("deliver", DELIVERY_EVERY, self._deliver)
         self._every("health", HEALTH_EVERY, self._health)
+        self._every("relearn", RELEARN_EVERY, self._relearn)
         email = config.notify.email
         if email is not None and email.digest:
             trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
@@ -159,6 +161,12 @@ class Scheduler:
             self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
 
         await self.daemon.tracked(f"poll {name}", work)
+
+    async def _relearn(self) -> None:
+        async def work() -> None:
+            await self.daemon.runtime.relearn()
+
+        await self.daemon.tracked("relearn", work)
 
     async def _deliver(self) -> None:
         async def work() -> None:

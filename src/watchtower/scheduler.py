@@ -29,7 +29,6 @@ from watchtower.runtime import Runtime
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 5.0
-HEALTH_EVERY = 300.0
 FIRST_POLL_SPREAD = 10.0
 
 
@@ -125,7 +124,7 @@ class Scheduler:
 
     def _add_fixed_jobs(self, config: Config) -> None:
         self._every("deliver", DELIVERY_EVERY, self._deliver)
-        self._every("health", HEALTH_EVERY, self._health)
+        self._every("health", health.check_interval(config).total_seconds(), self._health)
         email = config.notify.email
         if email is not None and email.digest:
             trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
@@ -182,12 +181,8 @@ class Scheduler:
         await self.daemon.tracked("health", self.check_health)
 
     async def check_health(self) -> None:
-        """Report each source failing longer than service.report_failing_after, once."""
-        await health.check_health(
-            self.daemon.runtime.store,
-            self.daemon.config.service.report_failing_after,
-            datetime.now(UTC),
-        )
+        """Record the source health events now due (see :mod:`watchtower.health`)."""
+        await health.check_health(self.daemon.runtime.store, self.daemon.config, datetime.now(UTC))
 
 
 def _job_id(name: str) -> str:

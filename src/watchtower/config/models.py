@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from watchtower.config.apprise import AppriseConfig
 from watchtower.config.baseline import BaselineConfig
 from watchtower.config.fields import (
     ByteSize,
@@ -50,6 +51,7 @@ from watchtower.config.fields import (
     _timezone,
 )
 from watchtower.config.summary import (
+    _apprise_lines,
     _email_line,
     _fetch_line,
     _plural,
@@ -107,6 +109,8 @@ class SourceConfig(_Model):
     exclude_select: list[CssSelector] = []
     ignore: list[Regex] = []
     enabled: bool = True
+    report_failing_after: Duration | None = None
+    quiet_after: Duration | None = None
 
     @field_validator("opml")
     @classmethod
@@ -259,10 +263,11 @@ class NotifyConfig(_Model):
     """Where alerts go besides the store. Nothing configured: alerts are only stored."""
 
     webhooks: list[WebhookConfig] = []
+    apprise: list[AppriseConfig] = []
     email: EmailConfig | None = None
     max_attempts: Annotated[int, Field(ge=1)] = 8
 
-    @field_validator("webhooks", mode="before")
+    @field_validator("webhooks", "apprise", mode="before")
     @classmethod
     def _empty_list(cls, value: object) -> object:
         return _none_is_empty(value, [])
@@ -282,9 +287,22 @@ class NotifyConfig(_Model):
                     )
                 )
             seen.setdefault(hook.key, index)
+        problems.extend(_duplicate_apprise(self.apprise))
         if problems:
             raise Problems(problems)
         return self
+
+
+def _duplicate_apprise(entries: list[AppriseConfig]) -> Iterator[tuple[Loc, str]]:
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if entry.key in seen:
+            where = "name" if entry.name else "url"
+            yield (
+                ("apprise", index, where),
+                f"same destination as apprise[{seen[entry.key]}] (expected a unique name or url)",
+            )
+        seen.setdefault(entry.key, index)
 
 
 class ServiceConfig(_Model):
@@ -294,6 +312,7 @@ class ServiceConfig(_Model):
     jitter: DurationOrZero = timedelta(seconds=30)
     backoff_max: Duration = timedelta(hours=6)
     report_failing_after: Duration = timedelta(days=1)
+    quiet_after: Duration = timedelta(days=14)
     max_concurrent_polls: Annotated[int, Field(ge=1)] = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -412,6 +431,7 @@ class Config(_Model):
             _fetch_line(self.fetch),
             *_source_lines(self.sources),
             *_webhook_lines(self.notify.webhooks),
+            *_apprise_lines(self.notify.apprise),
             _email_line(self.notify.email),
             f"metrics: {'on at ' + self.metrics.listen if self.metrics.enabled else 'off'}",
         ]

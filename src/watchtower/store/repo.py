@@ -35,6 +35,7 @@ from watchtower.store.deliveries import DeliveriesMixin
 from watchtower.store.digests import DigestsMixin
 from watchtower.store.engine import make_engine, mask_url, migrate
 from watchtower.store.feedback import FeedbackMixin
+from watchtower.store.health import HealthMixin
 from watchtower.store.polls import PollsMixin, new_message_id
 from watchtower.store.sources import SourcesMixin
 
@@ -43,7 +44,15 @@ __all__ = ["ExactStoryIndex", "Store", "StoryIndex", "new_message_id"]
 log = logging.getLogger(__name__)
 
 
-class Store(PollsMixin, SourcesMixin, AlertsMixin, DeliveriesMixin, DigestsMixin, FeedbackMixin):
+class Store(
+    PollsMixin,
+    SourcesMixin,
+    AlertsMixin,
+    DeliveriesMixin,
+    DigestsMixin,
+    FeedbackMixin,
+    HealthMixin,
+):
     """Access to the Watchtower database. Create with :meth:`open`; close when done."""
 
     @classmethod

@@ -313,6 +313,7 @@ class ServiceConfig(_Model):
     backoff_max: Duration = timedelta(hours=6)
     report_failing_after: Duration = timedelta(days=1)
     quiet_after: Duration = timedelta(days=14)
+    deliver_timeout: Duration = timedelta(seconds=60)
     max_concurrent_polls: Annotated[int, Field(ge=1)] = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

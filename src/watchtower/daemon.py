@@ -174,6 +174,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self._accepting = False
+        self.runtime.pipeline.stopping = True
         self.scheduler.stop_new_work()
         pending = {t for t in self._inflight if not t.done()}
         if pending:

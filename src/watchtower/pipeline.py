@@ -11,6 +11,10 @@
 Stages 5 to 7 run while holding the store's writer lock, so no other poll's stories
 slip in between the read and the write. A fetch or parse failure is recorded on the
 source with a short reason and a back-off; it never reaches the other sources.
+
+Once :attr:`Pipeline.stopping` is set (the daemon is shutting down), a poll that fails
+is not recorded as the source's failure — the failure may be the shutdown itself — and
+reports ``cancelled``: the source keeps the state of its last finished poll.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from watchtower.units import format_duration
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-PollStatus = Literal["ok", "not-modified", "error", "skipped"]
+PollStatus = Literal["ok", "not-modified", "error", "skipped", "cancelled"]
 
 
 Scorer = scoring.Scorer
@@ -104,6 +108,7 @@ class Pipeline:
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
+        self.stopping = False
 
     @property
     def scorer(self) -> Scorer:
@@ -168,6 +173,9 @@ class Pipeline:
                 fresh, self._scorer_ref, source.label, timeout=limits.timeout, memory=limits.memory
             )
         except (FetchError, ParseError) as exc:
+            if self.stopping:
+                log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
+                return PollReport(source.label, "cancelled", error=str(exc))
             return await self._failed(source, state, exc, now)
         outcome: PollOutcome = await self._write(
             source.label, self._decide_and_write, source, parsed.state, scored, now

@@ -155,7 +155,8 @@ class Scheduler:
 
         async def work() -> None:
             report = await self.daemon.runtime.pipeline.poll(source)
-            self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
+            if report.status not in ("skipped", "cancelled"):  # only polls that finished
+                self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
 
         await self.daemon.tracked(f"poll {name}", work)
 

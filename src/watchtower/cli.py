@@ -276,11 +276,17 @@ def deliveries_retry(config_path: Path | None, delivery_id: int | None, retry_al
     if (delivery_id is None) == (not retry_all):
         fail("give a delivery ID or --all", "watchtower alerts --failed lists the IDs")
     config = open_config(config_path)
+    from watchtower.status import service_running
+
     with open_store(config) as store:
-        count = store.requeue(None if retry_all else delivery_id)
+        now = datetime.now(UTC)
+        count = store.requeue(None if retry_all else delivery_id, now=now)
+        if retry_all:
+            count += store.requeue_event_deliveries(now)
+        running = service_running(store, now)
     if count == 0 and not retry_all:
         fail(f"no dead delivery #{delivery_id}", "watchtower alerts --failed lists the IDs")
-    click.echo(f"re-queued {count} deliveries; the running service sends them within seconds")
+    click.echo(f"re-queued {count} deliveries; {running}")
 
 
 @cli.command()

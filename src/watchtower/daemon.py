@@ -187,6 +187,7 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
+        await self.runtime.store.run(self.runtime.store.end_beat, os.getpid())
         counts = await self.runtime.store.run(self.runtime.store.counts)
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "

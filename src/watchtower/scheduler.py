@@ -12,7 +12,9 @@ and runs on the event loop's own executor (coroutine jobs never go to a thread p
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -162,6 +164,8 @@ class Scheduler:
 
     async def _deliver(self) -> None:
         async def work() -> None:
+            store = self.daemon.runtime.store
+            await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
             stats = await self.daemon.runtime.delivery.run_once()
             self.daemon.count_delivered(stats.sent)
 

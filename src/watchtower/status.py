@@ -8,7 +8,7 @@ events' own outbox is counted.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from watchtower.config import Config
@@ -49,6 +49,24 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"{counts.get('alerts', 0)} alerts"
     )
     return "\n".join(lines)
+
+
+#: A service refreshes its heartbeat every few seconds (the delivery job); older than
+#: this, it is taken to be gone.
+BEAT_STALE = timedelta(seconds=60)
+
+
+def service_running(store: Any, now: datetime) -> str:
+    """One line saying whether a running service will send queued deliveries."""
+    beat = store.last_beat()
+    if beat is not None and now - beat[2] <= BEAT_STALE:
+        host, pid, _when_ = beat
+        return f"the service running on {host} (pid {pid}) sends them within seconds"
+    seen = f" (last seen {_when(beat[2])})" if beat is not None else ""
+    return (
+        f"no service is running on this store{seen}: they go out at the next "
+        "`watchtower run --once`, or when the service starts"
+    )
 
 
 def _reported_lines(reported: dict[str, Any], configured: set[str | None]) -> list[str]:

@@ -42,6 +42,7 @@ CHANNEL_STATE = _T[tables.ChannelState.__tablename__]
 SOURCE_HEALTH = _T[health_tables.SourceHealthState.__tablename__]
 SOURCE_EVENT = _T[health_tables.SourceEvent.__tablename__]
 EVENT_DELIVERY = _T[health_tables.EventDelivery.__tablename__]
+SERVICE_BEAT = _T[health_tables.ServiceBeat.__tablename__]
 
 _ERROR_LIMIT = 1000
 

@@ -26,6 +26,7 @@ from watchtower.store import tables
 from watchtower.store.base import (
     EVENT_DELIVERY,
     ITEM,
+    SERVICE_BEAT,
     SOURCE,
     SOURCE_EVENT,
     SOURCE_HEALTH,
@@ -37,6 +38,7 @@ __all__ = [
     "EventJob",
     "HealthChange",
     "HealthInput",
+    "BeatMixin",
     "HealthMixin",
     "SourceEventView",
     "SourceHealthStatus",
@@ -383,6 +385,28 @@ class HealthMixin(StoreBase):
                 .returning(EVENT_DELIVERY.c.id)
             ).all()
         return len(rows)
+
+
+class BeatMixin(StoreBase):
+    """The ``service_beat`` row: is a service running against this store?"""
+
+    def beat(self, host: str, pid: int, now: datetime) -> None:
+        """Say that the service ``pid`` on ``host`` is running, as of ``now``."""
+        values = {"host": host, "pid": pid, "beat_at": now}
+        stmt = self._insert(SERVICE_BEAT).values(id=1, **values)
+        with self._tx("recording the service heartbeat") as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
+
+    def end_beat(self, pid: int) -> None:
+        """The service ``pid`` stopped: forget its heartbeat."""
+        with self._tx("clearing the service heartbeat") as conn:
+            conn.execute(sa.delete(SERVICE_BEAT).where(SERVICE_BEAT.c.pid == pid))
+
+    def last_beat(self) -> tuple[str, int, datetime] | None:
+        """``(host, pid, when)`` of the last heartbeat, or ``None``."""
+        with self._tx("reading the service heartbeat") as conn:
+            row = conn.execute(sa.select(SERVICE_BEAT)).first()
+        return None if row is None else (row.host, int(row.pid), row.beat_at)
 
 
 def _parse_ts(value: object) -> datetime | None:

@@ -7,6 +7,7 @@
   ``source.quiet``) with the fields of the webhook body.
 * ``event_delivery``: the outbox of health events, one row per (event, channel), with
   the same statuses and lease as ``delivery`` (:data:`tables.DELIVERY_STATUSES`).
+* ``service_beat``: one row (id 1) that a running service refreshes every few seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlmodel import Field, SQLModel
 
 from watchtower.store.tables import UTCDateTime, utcnow
 
-__all__ = ["EventDelivery", "SourceEvent", "SourceHealthState"]
+__all__ = ["EventDelivery", "ServiceBeat", "SourceEvent", "SourceHealthState"]
 
 
 class SourceHealthState(SQLModel, table=True):
@@ -71,3 +72,14 @@ class EventDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ServiceBeat(SQLModel, table=True):
+    """The running service's heartbeat: which process, and when it last said so."""
+
+    __tablename__ = "service_beat"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(sa_type=sa.String)
+    pid: int = Field(default=0)
+    beat_at: datetime = Field(sa_type=UTCDateTime)

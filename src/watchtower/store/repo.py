@@ -35,7 +35,7 @@ from watchtower.store.deliveries import DeliveriesMixin
 from watchtower.store.digests import DigestsMixin
 from watchtower.store.engine import make_engine, mask_url, migrate
 from watchtower.store.feedback import FeedbackMixin
-from watchtower.store.health import HealthMixin
+from watchtower.store.health import BeatMixin, HealthMixin
 from watchtower.store.polls import PollsMixin, new_message_id
 from watchtower.store.sources import SourcesMixin
 
@@ -52,6 +52,7 @@ class Store(
     DigestsMixin,
     FeedbackMixin,
     HealthMixin,
+    BeatMixin,
 ):
     """Access to the Watchtower database. Create with :meth:`open`; close when done."""
 

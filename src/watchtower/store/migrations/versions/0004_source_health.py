@@ -1,4 +1,6 @@
-"""Source health: the reported state of each source, its events and their outbox.
+"""Source health: the reported state of each source, its events and their outbox; the
+running service's heartbeat (so the CLI can tell whether a service will send what it
+queues).
 
 Revision ID: 0004
 Revises: 0001
@@ -72,9 +74,18 @@ def upgrade() -> None:
         "event_delivery",
         ["status", "next_attempt_at"],
     )
+    op.create_table(
+        "service_beat",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("host", sa.String(), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        _ts("beat_at", nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_service_beat"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("service_beat")
     op.drop_index("ix_event_delivery_status_next_attempt_at", table_name="event_delivery")
     op.drop_table("event_delivery")
     op.drop_index("ix_source_event_created_at", table_name="source_event")

@@ -395,7 +395,8 @@ class Config(_Model):
         """Every feed and page to poll: ``sources`` with each ``opml:`` entry expanded.
 
         OPML feeds whose URL (canonicalised) is already configured are skipped; each
-        expanded feed gets its OPML entry's ``every`` and ``enabled``, and a unique name
+        expanded feed gets its OPML entry's ``every``, ``enabled``, ``report_failing_after``
+        and ``quiet_after``, and a unique name
         (the outline's title, else its URL without user-info). Disabled sources are left
         out unless ``include_disabled``. The OPML files are read once, by
         :func:`~watchtower.config.load_config` (or the first call, for a config built in
@@ -460,7 +461,12 @@ def _expand_opml(group: SourceConfig, seen: set[str], names: set[str]) -> Iterat
             title = " ".join(str(feed.title or "").split()) or feed.url
             name = _unique_name(mask_url(title), names)  # a title may be the bare URL
             source = SourceConfig(
-                name=name, feed=feed.url, every=group.every, enabled=group.enabled
+                name=name,
+                feed=feed.url,
+                every=group.every,
+                enabled=group.enabled,
+                report_failing_after=group.report_failing_after,
+                quiet_after=group.quiet_after,
             )
         except ValidationError:
             log.warning("OPML %s: skipping %r (not an http(s) feed URL)", group.opml, feed.url)

@@ -17,10 +17,13 @@ from tests.notify.test_notify_support import (
     NOW,
     SECRET,
     FakeClock,
+    SMTPServer,
+    email_config,
     no_jitter,
     notify_config,
     open_store,
     reference_verify,
+    smtp_server,
     webhook,
 )
 from tests.support import LoopbackHTTP, Response
@@ -29,6 +32,8 @@ from watchtower.config import NotifyConfig
 from watchtower.models import FetchState
 from watchtower.notify.outbox import DeliveryStats, DeliveryWorker
 from watchtower.store import Store
+
+__all__ = ["smtp_server"]
 
 LIMITS = {"HRW": health.Limits(timedelta(minutes=10), timedelta(days=14))}
 
@@ -156,3 +161,18 @@ def test_an_event_and_its_deliveries_are_one_transaction(store: Store) -> None:
     assert store.source_events() == []
     assert not store.health_statuses()["HRW"].failing
     assert check(store, notify, NOW + timedelta(hours=1)) == ["source.failing"]
+
+
+def test_health_event_email_is_short_and_sent_once(store: Store, smtp_server: SMTPServer) -> None:
+    notify = notify_config([], email_config(smtp_server.port))
+    clock = FakeClock()
+    store.record_failure("HRW", "not a feed: HTML page", now=NOW, next_due_at=None)
+    assert check(store, notify, NOW + timedelta(minutes=11)) == ["source.failing"]
+    clock.advance(11 * 60)
+    assert deliver(store, notify, clock).sent == 1
+    assert deliver(store, notify, clock) == DeliveryStats()
+    [message] = smtp_server.messages
+    assert message["Subject"] == "[Watchtower] HRW is failing"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "not a feed: HTML page" in text and "http://127.0.0.1:9/hrw.xml" in text
+    assert len(text) < 400

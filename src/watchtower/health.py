@@ -9,7 +9,7 @@ transaction:
   (per source, else ``service.report_failing_after``); ``reason`` is the last error in
   plain words ("404 Not Found", "selector `main` matches nothing").
 * ``source.recovered``: a reported failure ended (the source succeeded since), or a
-  reported quiet source brought something new.
+  reported quiet source brought something new (both at once: one event).
 * ``source.quiet``: a source that works brought nothing new for its ``quiet_after``.
 
 While a state holds nothing is repeated. A failure that ended and began again between two
@@ -126,7 +126,11 @@ def evaluate(row: HealthInput, limits: Limits, now: datetime) -> list[HealthChan
             failing_reason=reason,
         )
         changes.append(state)
-    changes.extend(_quiet_changes(row, state, limits, now))
+    for quiet in _quiet_changes(row, state, limits, now):
+        if changes and changes[-1].type == RECOVERED and quiet.type == RECOVERED:
+            changes[-1] = replace(changes[-1], quiet=False, quiet_since=None)  # one message
+        else:
+            changes.append(quiet)
     return changes
 
 

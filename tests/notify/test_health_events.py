@@ -23,6 +23,7 @@ from tests.notify.test_notify_support import (
     notify_config,
     open_store,
     reference_verify,
+    scored,
     smtp_server,
     webhook,
 )
@@ -176,3 +177,26 @@ def test_health_event_email_is_short_and_sent_once(store: Store, smtp_server: SM
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "not a feed: HTML page" in text and "http://127.0.0.1:9/hrw.xml" in text
     assert len(text) < 400
+
+
+def test_quiet_then_failing_then_back_with_news_is_one_recovery(store: Store) -> None:
+    notify = notify_config()
+    limits = {"HRW": health.Limits(timedelta(minutes=10), timedelta(hours=6))}
+    succeed(store, NOW)
+    start = store.health_inputs(["HRW"])[0].last_new_item_at
+
+    def run(at: datetime) -> list[str]:
+        changes = health.plan_changes(store.health_inputs(["HRW"]), limits, at)
+        store.apply_health(changes, health.event_channels(notify), at)
+        return [c.type for c in changes]
+
+    assert run(start + timedelta(hours=7)) == ["source.quiet"]
+    store.record_failure("HRW", "HTTP 500", now=start + timedelta(hours=8), next_due_at=None)
+    assert run(start + timedelta(hours=9)) == ["source.failing"]
+    fresh = [scored("HRW", "news", 0.1)]
+    later = start + timedelta(hours=10)
+    store.record_poll("HRW", FetchState(), fresh, threshold=0.5, channels=lambda _: [], now=later)
+    assert run(later + timedelta(minutes=1)) == ["source.recovered"]
+    status = store.health_statuses()["HRW"]
+    assert not status.failing and not status.quiet
+    assert status.last_new_item_at is not None and status.last_new_item_at >= later

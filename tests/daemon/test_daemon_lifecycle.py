@@ -98,6 +98,10 @@ def wait_for(
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if daemon is not None:
+            # Keep the notify socket drained: its queue holds net.unix.max_dgram_qlen
+            # datagrams (often 10), and a full queue drops STOPPING=1.
+            daemon.read_notify()
         if cond():
             return
         if daemon is not None and daemon.proc.poll() is not None:

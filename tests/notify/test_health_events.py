@@ -200,3 +200,17 @@ def test_quiet_then_failing_then_back_with_news_is_one_recovery(store: Store) ->
     status = store.health_statuses()["HRW"]
     assert not status.failing and not status.quiet
     assert status.last_new_item_at is not None and status.last_new_item_at >= later
+
+
+def test_a_webhook_gone_for_an_event_is_switched_off(
+    store: Store, http_server: LoopbackHTTP
+) -> None:
+    http_server.routes["/hook"] = Response(410, {}, b"gone")
+    notify = notify_config([webhook(http_server.url("/hook"))])
+    clock = FakeClock()
+    store.record_failure("HRW", "HTTP 404 Not Found", now=NOW, next_due_at=None)
+    assert check(store, notify, NOW + timedelta(minutes=11)) == ["source.failing"]
+    clock.advance(11 * 60)
+    assert deliver(store, notify, clock).dead == 1
+    assert "webhook:ngo" in store.disabled_channels()
+    assert store.event_delivery_counts() == {"dead": 1}

@@ -5,7 +5,8 @@ the event. :class:`EventSender` is driven by the delivery worker (one call per p
 it claims the due ``event_delivery`` rows for the configured channels (a lease), sends
 each and marks it sent only after the receiver accepted it (2xx, SMTP 250, Apprise
 success). A failure is retried on the alert outbox's schedule and becomes a dead letter
-after ``notify.max_attempts`` attempts. The webhook body is
+after ``notify.max_attempts`` attempts; a webhook answering 410 Gone is switched off, as
+for alerts. The webhook body is
 ``{"type", "source", "url", "reason", "since"}``, signed like alerts, with the delivery's
 stable ``webhook-id``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
 from watchtower.notify.apprise import event_message, send_apprise
 from watchtower.notify.email import send_message
@@ -117,8 +120,10 @@ class EventSender:
             return []
         results: list[Result] = []
         for job in jobs:
+            started = time.monotonic()
             try:
                 results.append(await self._deliver(job))
+                metrics.observe_delivery(job.channel, results[-1], time.monotonic() - started)
             except StoreError as exc:
                 log.error(
                     "event delivery %d: store failed, retried after its lease: %s", job.id, exc
@@ -129,6 +134,7 @@ class EventSender:
         try:
             await self._send(job)
         except PermanentDeliveryError as exc:
+            await self._refused(job, exc.reason)
             return await self._finish(job, "dead", exc.reason)
         except DeliveryError as exc:
             return await self._failed(job, exc.reason, exc.retry_after)
@@ -159,6 +165,14 @@ class EventSender:
             await send_message(email.smtp, event_email(event, email, job.message_id))
         else:  # pragma: no cover - only configured channels are claimed
             raise DeliveryError(f"{job.channel} is not configured")
+
+    async def _refused(self, job: EventJob, reason: str) -> None:
+        """Refused for good: a webhook (410 Gone) is switched off, as for alerts."""
+        log.error("event delivery %d on %s refused for good: %s", job.id, job.channel, reason)
+        if job.channel in self._webhooks:
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            gone = "the receiver answered 410 Gone"
+            await self._store.run(self._store.disable_channel, job.channel, gone, now)
 
     async def _failed(self, job: EventJob, reason: str, retry_after: float | None) -> Result:
         attempts = job.attempts + 1

@@ -13,8 +13,11 @@ Contract:
 * Every database failure is raised as :class:`watchtower.errors.StoreError` with a short
   message and no secrets.
 
+* Source health (``health``): the state last reported per source, its events and their
+  own outbox are written in ONE transaction (:meth:`Store.apply_health`).
+
 The facade :class:`Store` is assembled from one part per entity (``sources``,
-``polls`` for items and stories, ``alerts``, ``deliveries``, ``feedback``) over
+``polls`` for items and stories, ``alerts``, ``deliveries``, ``feedback``, ``health``) over
 ``base``, which owns the engine and the lock. The store is the single writer: every
 transaction takes its one lock (a re-entrant thread lock; :meth:`Store.writer` holds
 it across several calls). Methods are synchronous; from asyncio call them through

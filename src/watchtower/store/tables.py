@@ -9,8 +9,9 @@ The schema is created and evolved by the Alembic revisions in ``migrations/versi
 these classes must stay in step with them (``tests/test_store_engine.py`` checks it).
 
 Tables: ``source``, ``item``, ``story``, ``alert``, ``delivery`` (the outbox),
-``digest``, ``snapshot``, ``channel_state``. Delivery statuses are listed in
-:data:`DELIVERY_STATUSES`.
+``digest``, ``snapshot``, ``channel_state``; source health (``source_health``,
+``source_event``, ``event_delivery``, ``service_beat``) is in ``health_tables.py``.
+Delivery statuses are listed in :data:`DELIVERY_STATUSES`.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"health events: {events.get('pending', 0) + events.get('sending', 0)} pending, "
         f"{events.get('sent', 0)} sent, {events.get('dead', 0)} dead letters"
     )
+    lines.append(_service_line(store, now))
     lines.append(
         f"store: {counts.get('items', 0)} items, {counts.get('stories', 0)} stories, "
         f"{counts.get('alerts', 0)} alerts"
@@ -67,6 +68,15 @@ def service_running(store: Any, now: datetime) -> str:
         f"no service is running on this store{seen}: they go out at the next "
         "`watchtower run --once`, or when the service starts"
     )
+
+
+def _service_line(store: Any, now: datetime) -> str:
+    beat = store.last_beat()
+    if beat is not None and now - beat[2] <= BEAT_STALE:
+        return f"service: running on {beat[0]} (pid {beat[1]})"
+    if beat is not None:
+        return f"service: not running (last seen {_when(beat[2])})"
+    return "service: not running"
 
 
 def _reported_lines(reported: dict[str, Any], configured: set[str | None]) -> list[str]:

@@ -1,7 +1,7 @@
 """Evaluate the matcher on the development set (what ``make eval`` runs).
 
 Scores ``../shared/eval/dev.jsonl`` through ``watchtower score --config CONFIG --input -``
-(falling back to :func:`watchtower.matcher.score_jsonl` in this process if the command
+(falling back to :func:`watchtower.jsonlines.score_jsonl` in this process if the command
 is unavailable, and saying so), then prints at the configured threshold: precision,
 recall and F1 of label 2 against label 0, the share of label 1 alerted, ROC AUC, and the
 false-alert rate per hard-negative category; and the same figures for a simple boolean
@@ -172,7 +172,7 @@ def score_via_cli(config: Path, items: Sequence[dict[str, Any]]) -> list[float] 
 
 
 def score_in_process(matcher: Any, items: Sequence[dict[str, Any]], th: float) -> list[float]:
-    from watchtower.matcher import score_jsonl
+    from watchtower.jsonlines import score_jsonl
 
     lines = [
         json.dumps({"id": str(i), "title": it["title"], "summary": it.get("summary") or ""})
@@ -186,7 +186,7 @@ def score_in_process(matcher: Any, items: Sequence[dict[str, Any]], th: float) -
 
 def bm25_scorer(baseline_seeds: Sequence[str]) -> Callable[[str, str], float]:
     """Okapi BM25 of the item (as query) against each seed; the best seed's score."""
-    from watchtower.baseline import tokens
+    from watchtower.language import tokens
 
     docs = [Counter(tokens(t)) for t in baseline_seeds]
     lens = [sum(d.values()) for d in docs]

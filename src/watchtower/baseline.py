@@ -34,21 +34,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watchtower.errors import ConfigError
-from watchtower.language import phrase_key, tokens, words
+from watchtower.language import phrase_key
 from watchtower.learn import Weighted, learn
 from watchtower.seeds import Seed, metadata_digest, read_seeds
 
-__all__ = [
-    "Baseline",
-    "BaselineSettings",
-    "SeedInfo",
-    "Weighted",
-    "build_baseline",
-    "load_baseline",
-    "phrase_key",
-    "tokens",
-    "words",
-]
+__all__ = ["Baseline", "BaselineSettings", "SeedInfo", "Weighted", "build_baseline"]
+__all__ += ["load_baseline"]
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +157,6 @@ class Baseline:
             for form in self.implicit.get(name, ()):
                 out[phrase_key(form)] = Name(form, name, weight, implicit=True)
         return [n for n in out.values() if n.weight > 0]
-
-    def name_context(self) -> dict[str, tuple[str, ...]]:
-        """Per subject name: the words whose presence lets an implicit form count."""
-        return {k: v for k, v in self.context.items()}
 
     def topic(self) -> list[Term]:
         """Every topic term form in effect: the most distinctive learned phrases and

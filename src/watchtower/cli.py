@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -154,7 +155,7 @@ def score(config_path: Path | None, input_file: IO[str]) -> None:
     """Score documents without fetching or storing them."""
     config = open_config(config_path)
     setup_logging(config)
-    from watchtower.matcher import score_jsonl
+    from watchtower.jsonlines import score_jsonl
     from watchtower.runtime import load_scorer
 
     with open_store(config) as store:
@@ -190,10 +191,18 @@ def baseline(config_path: Path | None, top: int, as_json: bool) -> None:
 @config_option
 @click.option("--send", "mode", flag_value="send", help="Send the digest now.")
 @click.option("--preview", "mode", flag_value="preview", help="Print the digest instead.")
-def digest(config_path: Path | None, mode: str | None) -> None:
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --preview: write the HTML part to this file (open it in a browser).",
+)
+def digest(config_path: Path | None, mode: str | None, html_path: Path | None) -> None:
     """Send the digest now (--send) or print it (--preview)."""
     if mode is None:
         fail("say --send or --preview", "watchtower digest --preview")
+    if html_path is not None and mode != "preview":
+        fail("--html goes with --preview", "watchtower digest --preview --html digest.html")
     config = open_config(config_path)
     setup_logging(config)
     email = config.notify.email
@@ -208,8 +217,7 @@ def digest(config_path: Path | None, mode: str | None) -> None:
             send_digest(store, email, now=datetime.now(UTC), preview=mode == "preview", links=links)
         )
     if mode == "preview":
-        message = outcome.message
-        click.echo(message.as_string() if message is not None else "(no alerts for a digest)")
+        _show_preview(outcome.message, html_path)
         return
     click.echo(
         f"digest {outcome.period}: "
@@ -219,6 +227,23 @@ def digest(config_path: Path | None, mode: str | None) -> None:
             else (outcome.reason or "not sent")
         )
     )
+
+
+def _show_preview(message: EmailMessage | None, html_path: Path | None) -> None:
+    """Print the previewed digest, or write its HTML part to ``html_path``."""
+    if message is None:
+        click.echo("(no alerts for a digest)")
+        return
+    if html_path is None:
+        click.echo(message.as_string())
+        return
+    part = message.get_body(("html",))
+    html = part.get_content() if isinstance(part, EmailMessage) else ""
+    try:
+        html_path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {html_path}: {exc.strerror}", "give a writable file path")
+    click.echo(f"digest preview written to {html_path}")
 
 
 @cli.command()
@@ -325,11 +350,17 @@ def deliveries_retry(config_path: Path | None, delivery_id: int | None, retry_al
     if (delivery_id is None) == (not retry_all):
         fail("give a delivery ID or --all", "watchtower alerts --failed lists the IDs")
     config = open_config(config_path)
+    from watchtower.status import service_running
+
     with open_store(config) as store:
-        count = store.requeue(None if retry_all else delivery_id)
+        now = datetime.now(UTC)
+        count = store.requeue(None if retry_all else delivery_id, now=now)
+        if retry_all:
+            count += store.requeue_event_deliveries(now)
+        running = service_running(store, now)
     if count == 0 and not retry_all:
         fail(f"no dead delivery #{delivery_id}", "watchtower alerts --failed lists the IDs")
-    click.echo(f"re-queued {count} deliveries; the running service sends them within seconds")
+    click.echo(f"re-queued {count} deliveries; {running}")
 
 
 @cli.command()

@@ -185,6 +185,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         self._accepting = False
+        self.runtime.pipeline.stopping = True
         self.scheduler.stop_new_work()
         pending = {t for t in self._inflight if not t.done()}
         if pending:
@@ -197,6 +198,7 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
+        await self.runtime.store.run(self.runtime.store.end_beat, os.getpid())
         counts = await self.runtime.store.run(self.runtime.store.counts)
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "

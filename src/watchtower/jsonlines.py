@@ -1,5 +1,7 @@
 """Reading documents given as JSON Lines (``watchtower score``, ``feedback import``).
 
+:func:`score_jsonl` is ``watchtower score``: each line scored by a :class:`TextScorer`.
+
 Each non-blank line is one JSON object with a ``"title"`` and optional ``"summary"``
 and ``"content"`` (either may be HTML). :func:`load_object` parses a line and
 :func:`document_text` gives its title and body, the body read the way a feed entry's is
@@ -10,10 +12,11 @@ subclass the caller names) with the 1-based line number and how to fix it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from watchtower.errors import WatchtowerError
+from watchtower.models import Score
 
 
 class InputLineError(WatchtowerError):
@@ -66,3 +69,53 @@ def document_text(
     else:
         text = content or summary
     return title, text
+
+
+class ScoreInputError(InputLineError):
+    """A line of ``watchtower score`` input is not a usable JSON object.
+
+    ``line`` is the 1-based line number; the message says what is wrong and how to fix it.
+    """
+
+
+def parse_item(line: str, lineno: int) -> tuple[Any, str, str]:
+    """One input line → (id, title, text); raises :class:`ScoreInputError`."""
+    example = '{"id": "1", "title": "…", "summary": "…"}'
+    obj = load_object(line, lineno, example, ScoreInputError)
+    if "id" not in obj or not isinstance(obj["id"], str | int) or isinstance(obj["id"], bool):
+        raise ScoreInputError(lineno, 'missing "id" (a string or integer)')
+    if not isinstance(obj.get("title"), str):
+        raise ScoreInputError(lineno, 'missing "title" (a string)')
+    title, text = document_text(obj, lineno, ScoreInputError)
+    return obj["id"], title, text
+
+
+class TextScorer(Protocol):
+    """Anything that scores a title and body: the :class:`Matcher`, or the matcher
+    corrected by feedback."""
+
+    def score(self, title: str, text: str) -> Score: ...
+
+
+def score_jsonl(
+    lines: Iterable[str], matcher: TextScorer, threshold: float
+) -> Iterator[dict[str, Any]]:
+    """Score JSON-lines input for ``watchtower score``.
+
+    Each non-blank line is ``{"id", "title", "summary"?, "content"?, "url"?}``
+    (``summary``/``content`` may be HTML). Yields ``{"id", "score", "alert",
+    "explanation"}`` per line, ``alert`` = not excluded and score ≥ ``threshold``.
+    A malformed line raises :class:`ScoreInputError` naming its line number (items
+    before it have already been yielded).
+    """
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item_id, title, text = parse_item(line, lineno)
+        sc = matcher.score(title, text)
+        yield {
+            "id": item_id,
+            "score": round(sc.value, 4),
+            "alert": sc.alerts_at(threshold),
+            "explanation": sc.explanation.to_dict(),
+        }

@@ -62,6 +62,12 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}:{MASK}@{rest}"
 
 
+def mask_secret_url(url: str) -> str:
+    """A URL that is a secret as a whole (an Apprise URL): only its scheme, ``ntfy://***``."""
+    scheme, sep, _rest = url.partition("://")
+    return f"{scheme}://{MASK}" if sep else MASK
+
+
 def url_password(url: str | None) -> str | None:
     """The password in ``url``'s user-info as written (maybe percent-encoded), or None."""
     parts = _userinfo(url or "")

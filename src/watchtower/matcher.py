@@ -33,15 +33,14 @@ import math
 import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from watchtower.baseline import Baseline, BaselineSettings, load_baseline
 from watchtower.explain import Features, excerpt, explain, explain_excluded
-from watchtower.jsonlines import InputLineError, document_text, load_object
 from watchtower.language import (
     cjk_key,
     cjk_stream,
@@ -71,13 +70,6 @@ W_NEAR = 0.8
 W_SEED = 3.0
 MAX_TOKENS = 20_000  # a longer item is scored on its first 20,000 words
 SEED_PARTS = 6  # how many learned features the explanation names for the nearest seed
-
-
-class ScoreInputError(InputLineError):
-    """A line of ``watchtower score`` input is not a usable JSON object.
-
-    ``line`` is the 1-based line number; the message says what is wrong and how to fix it.
-    """
 
 
 _CJK_CHAR = re.compile(
@@ -459,49 +451,3 @@ def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:
 def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matcher:
     """Load (or build and cache) the baseline for ``cfg`` and return its matcher."""
     return Matcher(load_baseline(cfg, cache_path=cache_path))
-
-
-# --------------------------------------------------------------------------- JSONL
-
-
-def parse_item(line: str, lineno: int) -> tuple[Any, str, str]:
-    """One input line → (id, title, text); raises :class:`ScoreInputError`."""
-    example = '{"id": "1", "title": "…", "summary": "…"}'
-    obj = load_object(line, lineno, example, ScoreInputError)
-    if "id" not in obj or not isinstance(obj["id"], str | int) or isinstance(obj["id"], bool):
-        raise ScoreInputError(lineno, 'missing "id" (a string or integer)')
-    if not isinstance(obj.get("title"), str):
-        raise ScoreInputError(lineno, 'missing "title" (a string)')
-    title, text = document_text(obj, lineno, ScoreInputError)
-    return obj["id"], title, text
-
-
-class TextScorer(Protocol):
-    """Anything that scores a title and body: the :class:`Matcher`, or the matcher
-    corrected by feedback."""
-
-    def score(self, title: str, text: str) -> Score: ...
-
-
-def score_jsonl(
-    lines: Iterable[str], matcher: TextScorer, threshold: float
-) -> Iterator[dict[str, Any]]:
-    """Score JSON-lines input for ``watchtower score``.
-
-    Each non-blank line is ``{"id", "title", "summary"?, "content"?, "url"?}``
-    (``summary``/``content`` may be HTML). Yields ``{"id", "score", "alert",
-    "explanation"}`` per line, ``alert`` = not excluded and score ≥ ``threshold``.
-    A malformed line raises :class:`ScoreInputError` naming its line number (items
-    before it have already been yielded).
-    """
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        item_id, title, text = parse_item(line, lineno)
-        sc = matcher.score(title, text)
-        yield {
-            "id": item_id,
-            "score": round(sc.value, 4),
-            "alert": sc.alerts_at(threshold),
-            "explanation": sc.explanation.to_dict(),
-        }

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
 #: Values of the ``result`` label of ``watchtower_polls_total``.
-POLL_RESULTS = ("ok", "not-modified", "error", "skipped")
+POLL_RESULTS = ("ok", "not-modified", "error", "skipped", "cancelled")
 
 _POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -140,8 +140,9 @@ def observe_poll(
 
     ``result`` is one of :data:`POLL_RESULTS` (the pipeline's ``PollReport.status``):
     ``ok`` (fetched and processed), ``not-modified`` (a 304 or unchanged page),
-    ``error`` (also counted in ``watchtower_poll_errors_total``) or ``skipped`` (backing
-    off: counted, but not timed). No-op when metrics are disabled.
+    ``error`` (also counted in ``watchtower_poll_errors_total``), ``skipped`` (backing
+    off: counted, but not timed) or ``cancelled`` (cut off by shutdown, nothing
+    stored). No-op when metrics are disabled.
     """
     m = _active
     if m is None:

@@ -15,6 +15,10 @@ slip in between the read and the write. Stage 8 runs after that transaction, bou
 and never undoes, fails or delays what it committed (see :mod:`watchtower.evidence`).
 A fetch or parse failure is recorded on the source with a short reason and a back-off;
 it never reaches the other sources.
+
+Once :attr:`Pipeline.stopping` is set (the daemon is shutting down), a poll that fails
+is not recorded as the source's failure — the failure may be the shutdown itself — and
+reports ``cancelled``: the source keeps the state of its last finished poll.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from watchtower.units import format_duration
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-PollStatus = Literal["ok", "not-modified", "error", "skipped"]
+PollStatus = Literal["ok", "not-modified", "error", "skipped", "cancelled"]
 
 
 Scorer = scoring.Scorer
@@ -114,6 +118,7 @@ class Pipeline:
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
         self._archiver = evidence.Archiver()
+        self.stopping = False
 
     @property
     def scorer(self) -> Scorer:
@@ -185,6 +190,9 @@ class Pipeline:
             )
             scored = enriched.annotate(scored)
         except (FetchError, ParseError) as exc:
+            if self.stopping:
+                log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
+                return PollReport(source.label, "cancelled", error=str(exc))
             return await self._failed(source, state, exc, now)
         outcome: PollOutcome = await self._write(
             source.label, self._decide_and_write, source, parsed.state, scored, now

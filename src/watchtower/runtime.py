@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from watchtower import health
 from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
 from watchtower.dedupe import MinHashStoryIndex
@@ -22,7 +25,8 @@ from watchtower.feedback_model import FeedbackScorer
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.models import Labelled
-from watchtower.notify.outbox import DeliveryWorker, channels_for
+from watchtower.notify.digest import DIGEST_CHANNEL
+from watchtower.notify.outbox import DeliveryStats, DeliveryWorker, channels_for
 from watchtower.notify.savepagenow import with_save_page_now
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.review import link_maker
@@ -42,6 +46,7 @@ class RunSummary:
     errors: int
     deliveries_sent: int = 0
     deliveries_retrying: int = 0
+    deliveries_left: int = 0
 
 
 def baseline_cache_path(config: Config) -> Path:
@@ -189,7 +194,8 @@ async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[Po
 async def run_once_async(config: Config) -> RunSummary:
     async with Runtime(config) as runtime:
         reports = await poll_all(runtime, config.feed_and_page_sources())
-        stats = await runtime.delivery.run_once()
+        await health.check_health(runtime.store, config, datetime.now(UTC))
+        stats, left = await deliver_due(runtime, config.service.deliver_timeout.total_seconds())
     summary = RunSummary(
         polls=len(reports),
         new_items=sum(r.new_items for r in reports),
@@ -197,6 +203,7 @@ async def run_once_async(config: Config) -> RunSummary:
         errors=sum(r.status == "error" for r in reports),
         deliveries_sent=stats.sent,
         deliveries_retrying=stats.retried,
+        deliveries_left=left,
     )
     log.info(
         "run --once: %d sources polled (%d failed), %d new items, %d new alerts, "
@@ -209,6 +216,38 @@ async def run_once_async(config: Config) -> RunSummary:
         summary.deliveries_retrying,
     )
     return summary
+
+
+async def deliver_due(runtime: Runtime, timeout: float) -> tuple[DeliveryStats, int]:
+    """Deliver everything due now, for at most ``timeout`` seconds.
+
+    Returns what was done and how many deliveries (alerts and source health events, not
+    the digest) are still waiting: failed ones waiting for their retry time, or those
+    the timeout cut off. When any are left, one warning says how many and on which
+    channels.
+    """
+    started = time.monotonic()
+    stats = await runtime.delivery.drain(time.time() + timeout)
+    left = await runtime.store.run(waiting_deliveries, runtime.store)
+    if left:
+        cut = time.monotonic() - started >= timeout
+        log.warning(
+            "run --once: %d deliveries not sent yet (%s)%s; the next run or the service sends them",
+            sum(left.values()),
+            ", ".join(f"{n} on {channel}" for channel, n in sorted(left.items())),
+            f", delivery stopped after {timeout:g}s" if cut else "",
+        )
+    return stats, sum(left.values())
+
+
+def waiting_deliveries(store: Store) -> dict[str, int]:
+    """Deliveries not sent yet per channel: alerts (less the digest) and health events."""
+    waiting = {c: n for c, n in store.pending_by_channel().items() if c != DIGEST_CHANNEL}
+    events = store.event_delivery_counts()
+    unsent = events.get("pending", 0) + events.get("sending", 0)
+    if unsent:
+        waiting["source health events"] = unsent
+    return waiting
 
 
 def run_once(config: Config) -> RunSummary:

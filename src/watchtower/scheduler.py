@@ -12,7 +12,9 @@ and runs on the event loop's own executor (coroutine jobs never go to a thread p
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -29,7 +31,6 @@ from watchtower.runtime import Runtime
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 5.0
-HEALTH_EVERY = 300.0
 RELEARN_EVERY = 30  # seconds: feedback (a verdict, an import) reaches the scorer this soon
 FIRST_POLL_SPREAD = 10.0
 
@@ -126,7 +127,7 @@ class Scheduler:
 
     def _add_fixed_jobs(self, config: Config) -> None:
         self._every("deliver", DELIVERY_EVERY, self._deliver)
-        self._every("health", HEALTH_EVERY, self._health)
+        self._every("health", health.check_interval(config).total_seconds(), self._health)
         self._every("relearn", RELEARN_EVERY, self._relearn)
         email = config.notify.email
         if email is not None and email.digest:
@@ -158,7 +159,8 @@ class Scheduler:
 
         async def work() -> None:
             report = await self.daemon.runtime.pipeline.poll(source)
-            self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
+            if report.status not in ("skipped", "cancelled"):  # only polls that finished
+                self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
 
         await self.daemon.tracked(f"poll {name}", work)
 
@@ -170,6 +172,8 @@ class Scheduler:
 
     async def _deliver(self) -> None:
         async def work() -> None:
+            store = self.daemon.runtime.store
+            await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
             stats = await self.daemon.runtime.delivery.run_once()
             self.daemon.count_delivered(stats.sent)
 
@@ -193,12 +197,8 @@ class Scheduler:
         await self.daemon.tracked("health", self.check_health)
 
     async def check_health(self) -> None:
-        """Report each source failing longer than service.report_failing_after, once."""
-        await health.check_health(
-            self.daemon.runtime.store,
-            self.daemon.config.service.report_failing_after,
-            datetime.now(UTC),
-        )
+        """Record the source health events now due (see :mod:`watchtower.health`)."""
+        await health.check_health(self.daemon.runtime.store, self.daemon.config, datetime.now(UTC))
 
 
 def _job_id(name: str) -> str:

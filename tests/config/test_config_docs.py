@@ -57,6 +57,7 @@ def is_commented(lines: list[str], line: int) -> bool:
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBHOOK_SECRET", "whsec_dGVzdC1zZWNyZXQ=")
     monkeypatch.setenv("SMTP_PASSWORD", "example-password")
+    monkeypatch.setenv("APPRISE_URL", "ntfy://ntfy.example.org/watchtower")
 
 
 def test_model_walk_finds_nested_keys() -> None:

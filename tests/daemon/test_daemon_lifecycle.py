@@ -99,8 +99,8 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if daemon is not None:
-            # drain the notify socket while waiting: its queue holds only a few datagrams
-            # (net.unix.max_dgram_qlen), and a full queue drops the next one (STOPPING=1)
+            # Keep the notify socket drained: its queue holds net.unix.max_dgram_qlen
+            # datagrams (often 10), and a full queue drops STOPPING=1.
             daemon.read_notify()
         if cond():
             return

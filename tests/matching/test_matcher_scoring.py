@@ -12,7 +12,8 @@ from tests.support import ROOT, shared_path
 from watchtower.baseline import build_baseline
 from watchtower.config import BaselineConfig, load_config
 from watchtower.errors import WatchtowerError
-from watchtower.matcher import Matcher, ScoreInputError, build_matcher, score_jsonl
+from watchtower.jsonlines import ScoreInputError, score_jsonl
+from watchtower.matcher import Matcher, build_matcher
 
 SEED_A = """Forced repatriation of refugees from Freedonia
 

@@ -96,5 +96,7 @@ def test_failing_source_backs_off_recovers_and_is_reported_once(
             table = render_status(runtime.store, config, datetime.now(UTC))
             assert "Flaky" in table and "failing" in table and "HTTP 404" in table
             assert "outbox:" in table
+            assert "Flaky: failing since" in table and "health events:" in table
+            assert "service: not running" in table
 
     asyncio.run(scenario())

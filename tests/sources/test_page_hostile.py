@@ -131,7 +131,7 @@ def test_invalid_exclude_selector_is_a_parse_error() -> None:
 
 
 def test_selector_that_matches_nothing() -> None:
-    with pytest.raises(ParseError, match=r"selector '#gone' matched nothing"):
+    with pytest.raises(ParseError, match=r"selector `#gone` matches nothing"):
         parse_page(fetched(article()), source="s", select="#gone")
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from watchtower.config.apprise import AppriseConfig
 from watchtower.config.baseline import BaselineConfig
 from watchtower.config.evidence import ArchiveConfig
 from watchtower.config.fields import (
@@ -51,6 +52,7 @@ from watchtower.config.fields import (
     _timezone,
 )
 from watchtower.config.summary import (
+    _apprise_lines,
     _email_line,
     _fetch_line,
     _plural,
@@ -110,6 +112,8 @@ class SourceConfig(_Model):
     ignore: list[Regex] = []
     enabled: bool = True
     full_text: bool = False
+    report_failing_after: Duration | None = None
+    quiet_after: Duration | None = None
 
     @field_validator("opml")
     @classmethod
@@ -262,10 +266,11 @@ class NotifyConfig(_Model):
     """Where alerts go besides the store. Nothing configured: alerts are only stored."""
 
     webhooks: list[WebhookConfig] = []
+    apprise: list[AppriseConfig] = []
     email: EmailConfig | None = None
     max_attempts: Annotated[int, Field(ge=1)] = 8
 
-    @field_validator("webhooks", mode="before")
+    @field_validator("webhooks", "apprise", mode="before")
     @classmethod
     def _empty_list(cls, value: object) -> object:
         return _none_is_empty(value, [])
@@ -285,9 +290,22 @@ class NotifyConfig(_Model):
                     )
                 )
             seen.setdefault(hook.key, index)
+        problems.extend(_duplicate_apprise(self.apprise))
         if problems:
             raise Problems(problems)
         return self
+
+
+def _duplicate_apprise(entries: list[AppriseConfig]) -> Iterator[tuple[Loc, str]]:
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if entry.key in seen:
+            where = "name" if entry.name else "url"
+            yield (
+                ("apprise", index, where),
+                f"same destination as apprise[{seen[entry.key]}] (expected a unique name or url)",
+            )
+        seen.setdefault(entry.key, index)
 
 
 class ServiceConfig(_Model):
@@ -297,6 +315,8 @@ class ServiceConfig(_Model):
     jitter: DurationOrZero = timedelta(seconds=30)
     backoff_max: Duration = timedelta(hours=6)
     report_failing_after: Duration = timedelta(days=1)
+    quiet_after: Duration = timedelta(days=14)
+    deliver_timeout: Duration = timedelta(seconds=60)
     max_concurrent_polls: Annotated[int, Field(ge=1)] = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -380,7 +400,8 @@ class Config(_Model):
         """Every feed and page to poll: ``sources`` with each ``opml:`` entry expanded.
 
         OPML feeds whose URL (canonicalised) is already configured are skipped; each
-        expanded feed gets its OPML entry's ``every`` and ``enabled``, and a unique name
+        expanded feed gets its OPML entry's ``every``, ``enabled``, ``report_failing_after``
+        and ``quiet_after``, and a unique name
         (the outline's title, else its URL without user-info). Disabled sources are left
         out unless ``include_disabled``. The OPML files are read once, by
         :func:`~watchtower.config.load_config` (or the first call, for a config built in
@@ -418,6 +439,7 @@ class Config(_Model):
             self.archive.summary_line(),
             *_source_lines(self.sources),
             *_webhook_lines(self.notify.webhooks),
+            *_apprise_lines(self.notify.apprise),
             _email_line(self.notify.email),
             f"metrics: {'on at ' + self.metrics.listen if self.metrics.enabled else 'off'}",
             web_line(self.web),
@@ -451,6 +473,8 @@ def _expand_opml(group: SourceConfig, seen: set[str], names: set[str]) -> Iterat
                 every=group.every,
                 enabled=group.enabled,
                 full_text=group.full_text,
+                report_failing_after=group.report_failing_after,
+                quiet_after=group.quiet_after,
             )
         except ValidationError:
             log.warning("OPML %s: skipping %r (not an http(s) feed URL)", group.opml, feed.url)

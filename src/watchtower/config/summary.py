@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from watchtower.masking import public_url
+from watchtower.masking import mask_secret_url, public_url
 from watchtower.units import (
     format_bytesize,
     format_duration,
@@ -58,6 +58,16 @@ def _webhook_lines(hooks: list[Any]) -> list[str]:
         return ["webhooks: none"]
     return [f"webhooks: {len(hooks)}"] + [
         f"  - {hook.key}: {public_url(hook.url)} for scores ≥ {hook.min_score:g}" for hook in hooks
+    ]
+
+
+def _apprise_lines(entries: list[Any]) -> list[str]:
+    if not entries:
+        return []
+    return [f"apprise: {len(entries)}"] + [
+        f"  - {entry.key}: {mask_secret_url(entry.url.get_secret_value())} "
+        f"for scores ≥ {entry.min_score:g}"
+        for entry in entries
     ]
 
 

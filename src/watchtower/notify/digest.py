@@ -16,6 +16,11 @@ If the process dies or the mail server is down between 1 and 3, the digest stays
 delivery worker calls it) re-sends it with the *same* Message-ID and the same alerts
 instead of building a second one. A second ``--send`` in the same period finds the row
 and sends nothing.
+
+Alerts stored while no email digest was configured have no ``digest`` delivery; before
+step 1 those created since the period began get one, so the first digest after email is
+configured covers its whole period (the preview shows them too). The digest's "Sources"
+section lists the source health events since the last digest sent (or the period start).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig
     from watchtower.store import AlertView, DigestRow, Store
+    from watchtower.store.health import SourceEventView
 
 __all__ = [
     "DIGEST_CHANNEL",
@@ -116,11 +122,50 @@ def period_label(period: str, cfg: EmailConfig) -> str:
 # --- rendering -------------------------------------------------------------------------
 
 
+def period_start(cfg: EmailConfig, period: str) -> datetime:
+    """When the period named ``period`` began: the cron fire before it (a day before a
+    manual period, or one whose fire time cannot be read)."""
+    try:
+        end = _aware(datetime.fromisoformat(period.removeprefix("manual:")))
+    except ValueError:
+        return datetime.now(UTC) - timedelta(days=1)
+    if cfg.digest and not period.startswith("manual:"):
+        before = CronSchedule(cfg.digest, _zone_of(cfg)).previous(end - timedelta(seconds=1))
+        if before is not None:
+            return before
+    return end - timedelta(days=1)
+
+
+def covered_since(store: Store, cfg: EmailConfig, period: str) -> datetime:
+    """Start of what the digest of ``period`` covers: the period's start, or the last
+    digest sent if that was later."""
+    start = period_start(cfg, period)
+    last = store.last_digest_sent_at()
+    return max(start, last) if last is not None else start
+
+
+def _adopt_missing(store: Store, cfg: EmailConfig, period: str, now: datetime) -> int:
+    """Give the period's alerts stored before email was configured a digest delivery."""
+    missing = store.alerts_missing_digest(period_start(cfg, period))
+    return store.add_digest_deliveries(missing, now) if missing else 0
+
+
+def _preview_views(store: Store, cfg: EmailConfig, period: str) -> list[AlertView]:
+    ids = store.pending_digest_alert_ids()
+    ids += store.alerts_missing_digest(period_start(cfg, period))
+    return _views(store, sorted(set(ids)))
+
+
+def _digest_events(store: Store, cfg: EmailConfig, period: str) -> list[SourceEventView]:
+    return store.source_events(since=covered_since(store, cfg, period))
+
+
 def render_digest(
     alerts: Sequence[AlertView],
     cfg: EmailConfig,
     period_label: str,
     message_id: str,
+    events: Sequence[SourceEventView] = (),
     *,
     links: LinkMaker | None = None,
 ) -> EmailMessage:
@@ -128,7 +173,8 @@ def render_digest(
 
     Alerts are ranked by score (highest first); each is one story with its title, every
     outlet with its link, published time, score, the reasons (explanation summary and
-    top matches) and, for page alerts, the added lines. All text is escaped, the HTML is
+    top matches) and, for page alerts, the added lines. ``events`` (source health events
+    of the period) make a "Sources" section. All text is escaped, the HTML is
     re-sanitised with an allow-list, only http(s) links survive, and there are no
     scripts, images or remote resources. ``message_id`` is used for the Message-ID
     header (``<id@domain of from>``). With ``links`` (``web.public_url`` set) every alert
@@ -143,7 +189,12 @@ def render_digest(
     subject = f"{cfg.subject_prefix} Digest {period_label}: {count} {noun}"
     if cards:
         subject += f" (top: {cards[0].title})"
-    context = {"cards": cards, "heading": heading, "period_label": period_label}
+    context = {
+        "cards": cards,
+        "heading": heading,
+        "period_label": period_label,
+        "sources": [_event_line(e, zone) for e in events],
+    }
     return build_message(
         cfg,
         subject=subject,
@@ -152,6 +203,13 @@ def render_digest(
         message_id=message_id,
         extra_headers=[("X-Watchtower-Digest", period_label)],
     )
+
+
+def _event_line(event: SourceEventView, zone: tzinfo) -> str:
+    what = {"source.failing": "failing", "source.recovered": "recovered", "source.quiet": "quiet"}
+    since = event.since.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    state = what.get(event.type, event.type)
+    return one_line(f"{event.source}: {state} since {since} — {event.reason}", 300)
 
 
 # --- state (sync; run in a worker thread) ----------------------------------------------
@@ -182,10 +240,6 @@ def _finish(store: Store, digest_id: int, now: datetime) -> None:
 
 def _note_failure(store: Store, digest_id: int, error: str) -> None:
     store.note_digest_failure(digest_id, error)
-
-
-def _pending_views(store: Store) -> list[AlertView]:
-    return _views(store, store.pending_digest_alert_ids())
 
 
 def _views(store: Store, alert_ids: Sequence[int]) -> list[AlertView]:
@@ -221,8 +275,9 @@ async def _send_row(
     store: Store, cfg: EmailConfig, row: DigestRow, now: datetime, links: LinkMaker | None
 ) -> EmailMessage:
     views = await store.run(_views, store, row.alert_ids)
+    events = await store.run(_digest_events, store, cfg, row.period)
     label = period_label(row.period, cfg)
-    message = render_digest(views, cfg, label, row.message_id, links=links)
+    message = render_digest(views, cfg, label, row.message_id, events, links=links)
     try:
         await send_message(cfg.smtp, message)
     except DeliveryError as exc:
@@ -283,15 +338,17 @@ async def send_digest(
     now = _aware(now)
     key = period or digest_period(cfg, now)
     if preview:
-        views = await store.run(_pending_views, store)
+        views = await store.run(_preview_views, store, cfg, key)
+        events = await store.run(_digest_events, store, cfg, key)
         label = period_label(key, cfg)
-        message = render_digest(views, cfg, label, f"preview_{new_token()}", links=links)
+        message = render_digest(views, cfg, label, f"preview_{new_token()}", events, links=links)
         return DigestOutcome(False, len(views), key, "preview", message)
     try:
         await resume_digests(store, cfg, now=now, exclude=key, links=links)
     except DeliveryError as exc:
         log.warning("earlier digest not sent, will retry: %s", exc.reason)
         return DigestOutcome(False, 0, key, f"not sent: {exc.reason}; will retry")
+    await store.run(_adopt_missing, store, cfg, key, now)
     try:
         begin = await store.run(_begin, store, key, now, cfg.send_empty_digest)
     except StoreError:

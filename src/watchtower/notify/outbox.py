@@ -37,14 +37,17 @@ import httpx
 
 from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
+from watchtower.notify.apprise import alert_message, send_apprise
 from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
 from watchtower.notify.email import render_alert_email, send_message
+from watchtower.notify.events import EventSender
 from watchtower.notify.savepagenow import SAVE_PAGE_NOW_CHANNEL, request_capture
 from watchtower.notify.webhook import post_webhook, webhook_payload
 
 if TYPE_CHECKING:
     from watchtower.alertobject import LinkMaker
     from watchtower.config import NotifyConfig, WebhookConfig
+    from watchtower.config.apprise import AppriseConfig
     from watchtower.config.evidence import ArchiveConfig
     from watchtower.store import AlertView, DeliveryJob, Store
 
@@ -75,11 +78,13 @@ Result = Literal["sent", "retried", "dead", "skipped"]
 def channels_for(cfg: NotifyConfig) -> Callable[[float], list[str]]:
     """Which channels want an alert of a given score (pass it to ``Store.record_poll``).
 
-    ``webhook:<key>`` for each webhook with ``score >= min_score``; ``email`` when
+    ``webhook:<key>`` for each webhook and ``apprise:<key>`` for each Apprise URL with
+    ``score >= min_score``; ``email`` when
     ``score >= email.immediate_min_score``; ``digest`` whenever email with a digest
     cron is configured.
     """
     hooks = [(f"webhook:{hook.key}", hook.min_score) for hook in cfg.webhooks]
+    hooks += [(entry.channel, entry.min_score) for entry in cfg.apprise]
     email = cfg.email
     immediate = email.immediate_min_score if email is not None else None
     digest = email is not None and bool(email.digest)
@@ -148,6 +153,14 @@ class DeliveryWorker:
         self._webhooks: dict[str, WebhookConfig] = {
             f"webhook:{hook.key}": hook for hook in notify.webhooks
         }
+        self._apprise: dict[str, AppriseConfig] = {a.channel: a for a in notify.apprise}
+        self._events = EventSender(
+            store,
+            notify,
+            http=self._http,
+            clock=clock,
+            delay=lambda attempts: retry_delay(attempts, self._rng),
+        )
         email = notify.email
         self._immediate = email is not None and email.immediate_min_score is not None
         self._digest = email is not None and bool(email.digest)
@@ -226,8 +239,17 @@ class DeliveryWorker:
             log.info(
                 "deliveries: %d sent, %d to retry, %d dead", stats.sent, stats.retried, stats.dead
             )
+        events, claimed_events = await self._event_pass(disabled)
         await self._resume_digest()
-        return stats, len(jobs)
+        return stats + events, len(jobs) + claimed_events
+
+    async def _event_pass(self, disabled: dict[str, str]) -> tuple[DeliveryStats, int]:
+        """Send the due source health events (see :mod:`watchtower.notify.events`)."""
+        results = await self._events.run_pass(disabled)
+        stats = DeliveryStats(
+            sent=results.count("sent"), retried=results.count("retried"), dead=results.count("dead")
+        )
+        return stats, len(results)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -236,7 +258,7 @@ class DeliveryWorker:
         return await self._store.run(fn, *args, **kwargs)
 
     def _configured(self) -> list[str]:
-        channels = list(self._webhooks)
+        channels = [*self._webhooks, *self._apprise]
         if self._immediate:
             channels.append(EMAIL_CHANNEL)
         if self._spn is not None:
@@ -327,6 +349,9 @@ class DeliveryWorker:
         if job.channel == SAVE_PAGE_NOW_CHANNEL:
             await self._save_page_now(alert)
             return
+        if job.channel in self._apprise:
+            await self._send_apprise(self._apprise[job.channel], alert)
+            return
         hook = self._webhooks[job.channel]
         verdicts = await self._call(self._store.feedback_for, [alert.id])
         payload = webhook_payload(alert, feedback=verdicts.get(alert.id), links=self._links)
@@ -338,6 +363,10 @@ class DeliveryWorker:
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False)
         await request_capture(self._client, self._spn, alert.url, now=self._clock())
+
+    async def _send_apprise(self, entry: AppriseConfig, alert: AlertView) -> None:
+        title, body = alert_message(alert)
+        await send_apprise(entry, title, body)
 
     def _http(self, hook: WebhookConfig) -> httpx.AsyncClient:
         if self._client is None:

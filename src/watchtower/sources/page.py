@@ -207,7 +207,7 @@ def _watch_selected(html: str, url: str, select: str, exclude: tuple[str, ...]) 
             tag.decompose()
     regions = _css(soup, select)
     if not regions:
-        raise ParseError(f"selector {select!r} matched nothing on the page")
+        raise ParseError(f"selector `{select}` matches nothing on the page")
     reader = _RegionReader(base, url)
     for region in regions:
         reader.read(region)  # a region inside one already read is skipped

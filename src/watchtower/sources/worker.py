@@ -106,7 +106,10 @@ def _run_job(message: bytes) -> tuple[bytes, bool]:
 
 def _child_main(fd: int) -> None:
     """Child process: import the parsers, say ready, then answer jobs until EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
+    # The daemon decides when we stop: systemd's SIGTERM goes to the whole control group,
+    # and a worker dying under a poll would be recorded as that source's failure.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for module in sys.argv[1:]:
         try:
             importlib.import_module(module)

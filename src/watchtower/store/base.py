@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel
 
 from watchtower.alerting import StoryIndex
 from watchtower.errors import StoreError
-from watchtower.store import tables
+from watchtower.store import health_tables, tables
 from watchtower.store.engine import store_error
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ ALERT = _T[tables.Alert.__tablename__]
 DELIVERY = _T[tables.Delivery.__tablename__]
 SNAPSHOT = _T[tables.Snapshot.__tablename__]
 CHANNEL_STATE = _T[tables.ChannelState.__tablename__]
+SOURCE_HEALTH = _T[health_tables.SourceHealthState.__tablename__]
+SOURCE_EVENT = _T[health_tables.SourceEvent.__tablename__]
+EVENT_DELIVERY = _T[health_tables.EventDelivery.__tablename__]
+SERVICE_BEAT = _T[health_tables.ServiceBeat.__tablename__]
 
 _ERROR_LIMIT = 1000
 

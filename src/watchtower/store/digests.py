@@ -9,6 +9,7 @@ attempt on its deliveries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from watchtower.store import tables
-from watchtower.store.base import DELIVERY, StoreBase
+from watchtower.store.base import ALERT, DELIVERY, StoreBase
 from watchtower.store.views import DigestRow
 
 DIGEST = SQLModel.metadata.tables[tables.Digest.__tablename__]
@@ -138,3 +139,52 @@ class DigestsMixin(StoreBase):
                     )
                 ).scalars()
             ]
+
+    def alerts_missing_digest(self, since: datetime) -> list[int]:
+        """Alerts created at or after ``since`` that have no ``digest`` delivery at all
+        (stored while no email digest was configured), oldest first."""
+        has_digest = sa.select(DELIVERY.c.alert_id).where(DELIVERY.c.channel == DIGEST_CHANNEL)
+        with self._tx("finding alerts missing from digests") as conn:
+            return [
+                int(a)
+                for a in conn.execute(
+                    sa.select(ALERT.c.id)
+                    .where(ALERT.c.created_at >= since, ALERT.c.id.not_in(has_digest))
+                    .order_by(ALERT.c.id)
+                ).scalars()
+            ]
+
+    def add_digest_deliveries(self, alert_ids: Sequence[int], now: datetime) -> int:
+        """Give each alert in ``alert_ids`` a pending ``digest`` delivery (if it has none)."""
+        from watchtower.store.polls import new_message_id
+
+        added = 0
+        with self._tx("adding digest deliveries") as conn:
+            for alert_id in alert_ids:
+                stmt = (
+                    self._insert(DELIVERY)
+                    .values(
+                        alert_id=alert_id,
+                        channel=DIGEST_CHANNEL,
+                        message_id=new_message_id(),
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["alert_id", "channel"])
+                    .returning(DELIVERY.c.id)
+                )
+                added += conn.execute(stmt).first() is not None
+        return added
+
+    def last_digest_sent_at(self) -> datetime | None:
+        """When the newest sent digest went out, or ``None`` if none ever did."""
+        with self._tx("reading the last digest") as conn:
+            value = conn.execute(
+                sa.select(DIGEST.c.sent_at)
+                .where(DIGEST.c.status == "sent")
+                .order_by(DIGEST.c.sent_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return value if isinstance(value, datetime) or value is None else None

@@ -13,8 +13,11 @@ Contract:
 * Every database failure is raised as :class:`watchtower.errors.StoreError` with a short
   message and no secrets.
 
+* Source health (``health``): the state last reported per source, its events and their
+  own outbox are written in ONE transaction (:meth:`Store.apply_health`).
+
 The facade :class:`Store` is assembled from one part per entity (``sources``,
-``polls`` for items and stories, ``alerts``, ``deliveries``, ``feedback``) over
+``polls`` for items and stories, ``alerts``, ``deliveries``, ``feedback``, ``health``) over
 ``base``, which owns the engine and the lock. The store is the single writer: every
 transaction takes its one lock (a re-entrant thread lock; :meth:`Store.writer` holds
 it across several calls). Methods are synchronous; from asyncio call them through
@@ -35,6 +38,7 @@ from watchtower.store.deliveries import DeliveriesMixin
 from watchtower.store.digests import DigestsMixin
 from watchtower.store.engine import make_engine, mask_url, migrate
 from watchtower.store.feedback import FeedbackMixin
+from watchtower.store.health import BeatMixin, HealthMixin
 from watchtower.store.polls import PollsMixin, new_message_id
 from watchtower.store.sources import SourcesMixin
 
@@ -43,7 +47,16 @@ __all__ = ["ExactStoryIndex", "Store", "StoryIndex", "new_message_id"]
 log = logging.getLogger(__name__)
 
 
-class Store(PollsMixin, SourcesMixin, AlertsMixin, DeliveriesMixin, DigestsMixin, FeedbackMixin):
+class Store(
+    PollsMixin,
+    SourcesMixin,
+    AlertsMixin,
+    DeliveriesMixin,
+    DigestsMixin,
+    FeedbackMixin,
+    HealthMixin,
+    BeatMixin,
+):
     """Access to the Watchtower database. Create with :meth:`open`; close when done."""
 
     @classmethod

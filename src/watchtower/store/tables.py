@@ -10,10 +10,11 @@ these classes must stay in step with them (``tests/test_store_engine.py`` checks
 
 Tables: ``source``, ``item``, ``story``, ``alert``, ``delivery`` (the outbox),
 ``digest``, ``snapshot``, ``channel_state``; ``feedback``, ``labelled_item`` and
-``store_key`` (see :mod:`watchtower.store.feedback`). The full-text index (``item_fts`` on
-SQLite, ``item_search`` on PostgreSQL) is raw DDL of migration 0003, not a model here
-(see :mod:`watchtower.store.search`). Delivery statuses are listed in
-:data:`DELIVERY_STATUSES`.
+``store_key`` (see :mod:`watchtower.store.feedback`); source health (``source_health``,
+``source_event``, ``event_delivery``, ``service_beat``) is in ``health_tables.py``. The
+full-text index (``item_fts`` on SQLite, ``item_search`` on PostgreSQL) is raw DDL of
+migration 0003, not a model here (see :mod:`watchtower.store.search`). Delivery statuses
+are listed in :data:`DELIVERY_STATUSES`.
 """
 
 from __future__ import annotations

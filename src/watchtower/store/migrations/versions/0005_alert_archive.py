@@ -4,7 +4,7 @@
 ``{"path", "sha256", "fetched_at"}`` (:class:`watchtower.archive.ArchiveRecord`).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 00:00:00
 """
 
@@ -17,7 +17,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,7 +17,7 @@ RECORD = {
 def test_migration_keeps_alerts_and_the_setter_round_trips(store_url: str) -> None:
     engine = make_engine(store_url)
     try:
-        migrate(engine, "0001")  # a store from before the archive existed
+        migrate(engine, "0004")  # a store from before the archive existed (the revision before)
         old = Store(engine)
         old.sync_sources(SOURCES)
         [first] = add_alerts(old, notify_config(), [scored("Daily NK", "before", 0.9)])

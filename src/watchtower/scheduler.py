@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watchtower import health
+from watchtower.clock import CronScheduleTrigger
 from watchtower.config import Config, SourceConfig
 from watchtower.notify.digest import send_digest
 from watchtower.runtime import Runtime
@@ -128,7 +128,7 @@ class Scheduler:
         self._every("health", HEALTH_EVERY, self._health)
         email = config.notify.email
         if email is not None and email.digest:
-            trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
+            trigger = CronScheduleTrigger(email.digest, email.timezone)
             self.aps.add_job(
                 self._digest,
                 trigger,

@@ -315,8 +315,13 @@ def main() -> None:
 
 
 def _fix_for(exc: WatchtowerError) -> str | None:
-    from watchtower.errors import StoreError
+    from watchtower.errors import StoreBusyError, StoreError
 
+    if isinstance(exc, StoreBusyError):
+        return (
+            "one Watchtower runs per store: stop the running one first "
+            "(`systemctl stop watchtower`), or give this one another `store:`"
+        )
     if isinstance(exc, StoreError):
         return "check `store:` in the config and that the database is reachable"
     return None

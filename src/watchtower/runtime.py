@@ -23,6 +23,7 @@ from watchtower.notify.outbox import DeliveryWorker, channels_for
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.sources import worker
 from watchtower.store import Store
+from watchtower.store import lock as store_lock
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,11 @@ def load_matcher(config: Config) -> Matcher:
 
 
 class Runtime:
-    """Owns the long-lived parts; rebuildable piecewise on reload."""
+    """Owns the long-lived parts; rebuildable piecewise on reload.
+
+    Entering it takes the store's instance lock (:mod:`watchtower.store.lock`) and
+    raises ``StoreBusyError`` when another daemon or ``run --once`` holds it.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -78,7 +83,18 @@ class Runtime:
         self.delivery: DeliveryWorker
 
     async def __aenter__(self) -> Runtime:
+        try:
+            return await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _open(self) -> Runtime:
         config = self.config
+        # One running Watchtower per store (daemon or run --once): refuse before any
+        # work; the lock is held until this runtime closes, or the process ends.
+        instance = await asyncio.to_thread(store_lock.acquire, config.store)
+        self._stack.callback(instance.release)
         self.store = await asyncio.to_thread(
             Store.open, config.store, story_index_factory=MinHashStoryIndex
         )

@@ -10,6 +10,7 @@ their one facade.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import weakref
@@ -65,6 +66,15 @@ def safe(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def key_hash(text: str) -> str:
+    """The fixed-length key a long text is made unique by: SHA-256 of its UTF-8, hex.
+
+    Indexes use it instead of the text itself, which may exceed a B-tree row (about
+    2.7 kB on PostgreSQL); the text is stored whole beside it. Pass :func:`safe` text.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def safe_opt(text: str | None) -> str | None:

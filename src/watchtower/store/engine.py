@@ -26,6 +26,8 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -206,6 +208,30 @@ def _at_head(engine: Engine) -> bool:
         return False  # a new database: no version table yet
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(conn: sa.Connection) -> Iterator[None]:
+    """SQLite's way to rebuild a table that others reference (its ALTER TABLE recipe):
+    foreign keys off outside the transaction, checked before commit, on again after.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: sa.Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise StoreError(f"store: migration left a broken reference in {broken[0]}")
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database behind ``engine`` to ``revision`` in one transaction.
 
@@ -220,13 +246,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     cfg = alembic_config(engine)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn, _sqlite_foreign_keys_off(conn), conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
                 )
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            _check_foreign_keys(conn)
     except (SQLAlchemyError, CommandError, OSError) as exc:
         raise store_error(f"migrating {mask_url(engine.url)}", exc, secret=secret) from exc
     finally:

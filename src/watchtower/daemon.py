@@ -26,10 +26,11 @@ from pathlib import Path
 
 from watchtower import metrics
 from watchtower.config import Config, load_config
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, StoreError
 from watchtower.masking import mask_url
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
+from watchtower.store.outage import is_outage
 from watchtower.systemd import Notifier
 from watchtower.units import format_duration
 
@@ -186,16 +187,26 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
-        counts = await self.runtime.store.run(self.runtime.store.counts)
+        store = self.runtime.store
+        try:
+            counts = await store.run(store.counts)
+            backlog = (
+                f"{counts.get('deliveries_pending', 0) + counts.get('deliveries_sending', 0)} "
+                f"deliveries pending, {counts.get('deliveries_dead', 0)} dead"
+            )
+        except StoreError:
+            backlog = "outbox unknown (store unavailable)"
+        availability = store.availability.counts()
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "
-            "this run; %d deliveries pending, %d dead",
+            "this run; %d store errors in %d outages; %s",
             self.tally.polls,
             self.tally.errors,
             self.tally.alerts,
             self.tally.delivered,
-            counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0),
-            counts.get("deliveries_dead", 0),
+            availability.errors,
+            availability.outages,
+            backlog,
         )
 
     async def _watchdog(self) -> None:
@@ -217,6 +228,14 @@ async def _guard(name: str, work: Callable[[], Awaitable[object]]) -> object:
         return await work()
     except asyncio.CancelledError:
         raise
+    except StoreError as exc:
+        # Counted by the store, and an outage is logged there once: no traceback per job.
+        cause = exc.__cause__
+        if cause is not None and is_outage(cause):
+            log.debug("job %s: %s", name, exc)
+        else:
+            log.warning("job %s failed: %s", name, exc)
+        return None
     except Exception:
         # A bug in one job must not stop the daemon; it is logged with its traceback.
         log.exception("job %s failed", name)

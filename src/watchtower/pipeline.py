@@ -26,7 +26,13 @@ from typing import Literal, Protocol, TypeVar
 
 from watchtower import alerting, metrics, scoring
 from watchtower.config import Config, SourceConfig
-from watchtower.errors import FetchError, HTTPStatusError, ParseError, WatchtowerError
+from watchtower.errors import (
+    FetchError,
+    HTTPStatusError,
+    ParseError,
+    StoreError,
+    WatchtowerError,
+)
 from watchtower.models import (
     Entry,
     FetchResult,
@@ -67,6 +73,7 @@ class PollReport:
     joined_stories: int = 0
     error: str | None = None
     seconds: float = 0.0
+    store_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +149,14 @@ class Pipeline:
             raise
 
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollReport:
-        """Poll ``source`` once; never raises for a problem with the source itself."""
+        """Poll ``source`` once; never raises for a problem with the source itself, nor
+        for a store failure (recorded on the source when the store still answers).
+        """
         started = time.monotonic()
-        report = await self._poll(source, force=force)
+        try:
+            report = await self._poll(source, force=force)
+        except StoreError as exc:
+            report = await self._store_failed(source, exc)
         report = _with_seconds(report, time.monotonic() - started)
         metrics.observe_poll(
             source.label, report.status, report.seconds, report.new_items, report.new_alerts
@@ -262,6 +274,35 @@ class Pipeline:
                 source.label, state, plan, now=now, next_due_at=now + source.every
             )
 
+    async def _store_failed(self, source: SourceConfig, exc: StoreError) -> PollReport:
+        """A poll the store failed (not the source's fault): recorded on the source when
+        the store still answers, so ``status`` shows it; the source keeps its schedule.
+
+        The store itself logs an outage once (:mod:`watchtower.store.outage`); a store
+        error that is no outage (a refused statement) is logged here, in one line.
+        """
+        reason = str(exc)
+        if self._states is not None:
+            self._states.pop(source.label, None)
+        now = self.clock()
+        try:
+            failures: int = await self.call_store(
+                self.store.record_failure,
+                source.label,
+                reason,
+                now=now,
+                next_due_at=now + source.every,
+            )
+        except StoreError:
+            failures = 0  # the store is down: the outage is counted and logged once already
+        if failures == 1:
+            log.warning("source %s: %s (not the source's fault)", source.label, reason)
+        elif failures:
+            log.info(
+                "source %s: store error again (%d in a row): %s", source.label, failures, reason
+            )
+        return PollReport(source.label, "error", error=reason, store_error=True)
+
     async def _failed(
         self, source: SourceConfig, state: SourceState, exc: WatchtowerError, now: datetime
     ) -> PollReport:
@@ -333,4 +374,5 @@ def _with_seconds(report: PollReport, seconds: float) -> PollReport:
         report.joined_stories,
         report.error,
         seconds,
+        report.store_error,
     )

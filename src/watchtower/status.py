@@ -15,10 +15,13 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"{'source':<32} {'state':<9} {'last success':<17} {'fails':>5} "
         f"{'items/1d':>8} {'alerts/1d':>9}  next run / last error"
     ]
+    store_failures = 0
     for health in store.source_health(now):
         if health.name not in configured:
             continue
         lines.append(_source_line(health, now))
+        if health.consecutive_failures and (health.last_error or "").startswith("store:"):
+            store_failures += 1
     counts = store.counts()
     pending = counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0)
     lines.append("")
@@ -35,6 +38,11 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"store: {counts.get('items', 0)} items, {counts.get('stories', 0)} stories, "
         f"{counts.get('alerts', 0)} alerts"
     )
+    if store_failures:
+        lines.append(
+            f"store errors: {store_failures} source(s) last failed on the store, not on the "
+            "source (see their last error)"
+        )
     return "\n".join(lines)
 
 

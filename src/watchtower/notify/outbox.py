@@ -195,7 +195,7 @@ class DeliveryWorker:
             await self._call(self._housekeeping, disabled)
             jobs = await self._claim(now, disabled)
         except StoreError as exc:
-            log.error("delivery worker: store unavailable: %s", exc)
+            _store_failed(self._store, "delivery worker: store unavailable: %s", exc)
             return DeliveryStats(), 0
         stats = DeliveryStats()
         if jobs:
@@ -279,7 +279,12 @@ class DeliveryWorker:
         try:
             result = await self._attempt(job)
         except StoreError as exc:
-            log.error("delivery %d: store failed, will come back after its lease: %s", job.id, exc)
+            _store_failed(
+                self._store,
+                "delivery %d: store failed, will come back after its lease: %s",
+                job.id,
+                exc,
+            )
             result = "skipped"
         metrics.observe_delivery(job.channel, result, time.monotonic() - started)
         return result
@@ -378,8 +383,15 @@ class DeliveryWorker:
             log.warning("unsent digest: %s; next try in %.0fs", exc.reason, delay)
             return
         except StoreError as exc:
-            log.error("unsent digest: store failed: %s", exc)
+            _store_failed(self._store, "unsent digest: store failed: %s", exc)
             return
         if sent:
             self._digest_failures = 0
         self._digest_next_try = 0.0
+
+
+def _store_failed(store: Store, message: str, *args: object) -> None:
+    """Log a store failure as an ERROR, unless it belongs to an outage the store has
+    already logged once (then DEBUG: :mod:`watchtower.store.outage` counts it)."""
+    level = logging.DEBUG if store.availability.counts().down else logging.ERROR
+    log.log(level, message, *args)

@@ -28,6 +28,7 @@ from watchtower.alerting import StoryIndex
 from watchtower.errors import StoreError
 from watchtower.store import tables
 from watchtower.store.engine import store_error
+from watchtower.store.outage import Availability
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
@@ -105,6 +106,7 @@ class StoreBase:
         self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
         self._index: StoryIndex | None = None  # loaded when a poll first brings new items
         self._lock = threading.RLock()  # the single writer: every call takes it
+        self.availability = Availability()  # outages: one WARNING each, counted
         self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -119,7 +121,10 @@ class StoreBase:
             with self._lock, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise store_error(action, exc, secret=self._secret) from exc
+            error = store_error(action, exc, secret=self._secret)
+            self.availability.failed(str(error), exc)
+            raise error from exc
+        self.availability.ok()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from watchtower.errors import StoreBusyError
-from watchtower.store.engine import mask_url, parse_url, store_error
+from watchtower.store.engine import mask_url, parse_url, postgres_connect_args, store_error
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,11 @@ def lock_key(database: str, schema: str) -> int:
 def _postgres_lock(url: URL) -> InstanceLock:
     mine = holder_text()
     name = ("watchtower " + mine)[:_APP_LIMIT]
-    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"application_name": name})
+    engine = sa.create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={**postgres_connect_args(url), "application_name": name},
+    )
     secret = str(url.password) if url.password else None
     try:
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")

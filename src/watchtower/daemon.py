@@ -90,19 +90,20 @@ class Daemon:
 
     # -- jobs ---------------------------------------------------------------------
 
-    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
-        """Run one unit of work so that shutdown drains it instead of cancelling it."""
+    def spawn(self, name: str, work: Callable[[], Awaitable[object]]) -> bool:
+        """Start one unit of work in a task of ours that shutdown drains instead of
+        cancelling; returns False (and starts nothing) once shutdown has begun.
+
+        The scheduler's job returns at once, so APScheduler never sees a job still
+        running (its ``max_instances`` warnings); :class:`Scheduler` itself skips a run
+        whose previous one has not finished.
+        """
         if not self._accepting:
-            return
+            return False
         task: asyncio.Task[object] = asyncio.create_task(_guard(name, work))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # APScheduler cancels its job wrappers at shutdown; the work
-            # itself goes on in ``task`` and is drained by _shutdown within the bound.
-            return
+        return True
 
     def count_poll(self, errors: int, alerts: int) -> None:
         self.tally.polls += 1

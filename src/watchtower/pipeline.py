@@ -111,6 +111,7 @@ class Pipeline:
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
+        self._slots: tuple[int, asyncio.Semaphore] | None = None
 
     @property
     def scorer(self) -> Scorer:
@@ -148,16 +149,29 @@ class Pipeline:
                 self._states.pop(name, None)
             raise
 
+    def _poll_slots(self) -> asyncio.Semaphore:
+        """The semaphore of ``service.max_concurrent_polls`` (a new one when a reload
+        changes the number; polls already holding the old one finish under it)."""
+        limit = self.config.service.max_concurrent_polls
+        if self._slots is None or self._slots[0] != limit:
+            self._slots = (limit, asyncio.Semaphore(limit))
+        return self._slots[1]
+
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollReport:
         """Poll ``source`` once; never raises for a problem with the source itself, nor
         for a store failure (recorded on the source when the store still answers).
+
+        At most ``service.max_concurrent_polls`` polls of this pipeline run at once; the
+        others wait here, before their fetch (so waiting never counts against its
+        timeout).
         """
-        started = time.monotonic()
-        try:
-            report = await self._poll(source, force=force)
-        except StoreError as exc:
-            report = await self._store_failed(source, exc)
-        report = _with_seconds(report, time.monotonic() - started)
+        async with self._poll_slots():
+            started = time.monotonic()
+            try:
+                report = await self._poll(source, force=force)
+            except StoreError as exc:
+                report = await self._store_failed(source, exc)
+            report = _with_seconds(report, time.monotonic() - started)
         metrics.observe_poll(
             source.label, report.status, report.seconds, report.new_items, report.new_alerts
         )

@@ -127,14 +127,10 @@ class Runtime:
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:
-    """Poll sources concurrently (bounded by service.max_concurrent_polls)."""
-    limit = asyncio.Semaphore(runtime.config.service.max_concurrent_polls)
-
-    async def one(source: SourceConfig) -> PollReport:
-        async with limit:
-            return await runtime.pipeline.poll(source, force=True)
-
-    return list(await asyncio.gather(*(one(s) for s in sources if s.enabled)))
+    """Poll sources concurrently (the pipeline bounds them by service.max_concurrent_polls)."""
+    return list(
+        await asyncio.gather(*(runtime.pipeline.poll(s, force=True) for s in sources if s.enabled))
+    )
 
 
 async def run_once_async(config: Config) -> RunSummary:

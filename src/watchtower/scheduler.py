@@ -37,14 +37,14 @@ class Host(Protocol):
     """What the scheduler's jobs need from whoever runs them (the daemon).
 
     ``config`` and ``runtime`` are read at each job run (a reload replaces them);
-    ``tracked`` runs a job's work so that shutdown can drain it; the counters feed the
-    summary line.
+    ``spawn`` starts a job's work in a task that shutdown drains (False once shutdown
+    has begun); the counters feed the summary line.
     """
 
     config: Config
     runtime: Runtime
 
-    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None: ...
+    def spawn(self, name: str, work: Callable[[], Awaitable[object]]) -> bool: ...
 
     def count_poll(self, errors: int, alerts: int) -> None: ...
 
@@ -61,6 +61,9 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
         self.source_jobs: dict[str, SourceConfig] = {}
+        self._running: set[str] = set()
+        #: Runs skipped because the previous run of the same job had not finished.
+        self.skipped = 0
 
     def start(self, config: Config) -> None:
         for source in config.feed_and_page_sources():
@@ -158,14 +161,14 @@ class Scheduler:
             report = await self.daemon.runtime.pipeline.poll(source)
             self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
 
-        await self.daemon.tracked(f"poll {name}", work)
+        self._start_once(f"poll {name}", work)
 
     async def _deliver(self) -> None:
         async def work() -> None:
             stats = await self.daemon.runtime.delivery.run_once()
             self.daemon.count_delivered(stats.sent)
 
-        await self.daemon.tracked("deliver", work)
+        self._start_once("deliver", work)
 
     async def _digest(self) -> None:
         email = self.daemon.config.notify.email
@@ -176,10 +179,30 @@ class Scheduler:
             outcome = await send_digest(self.daemon.runtime.store, email, now=datetime.now(UTC))
             log.info("digest %s: %s", outcome.period, outcome.reason or "sent")
 
-        await self.daemon.tracked("digest", work)
+        self._start_once("digest", work)
 
     async def _health(self) -> None:
-        await self.daemon.tracked("health", self.check_health)
+        self._start_once("health", self.check_health)
+
+    def _start_once(self, key: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Start ``work`` unless the previous run of ``key`` is still going (a slow poll,
+        a poll waiting for a slot of service.max_concurrent_polls, a stuck delivery): that
+        run is skipped quietly, as coalescing intends, and counted in ``skipped``.
+        """
+        if key in self._running:
+            self.skipped += 1
+            log.debug("%s: previous run still going, this one skipped", key)
+            return
+
+        async def once() -> None:
+            try:
+                await work()
+            finally:
+                self._running.discard(key)
+
+        self._running.add(key)
+        if not self.daemon.spawn(key, once):
+            self._running.discard(key)
 
     async def check_health(self) -> None:
         """Report each source failing longer than service.report_failing_after, once."""

@@ -133,6 +133,9 @@ def check(config_path: Path | None, show_sources: bool) -> None:
     from watchtower.seeds import read_seeds
 
     read_seeds(config.baseline.seeds)  # unreadable or empty seeds are a ConfigError
+    # The OPML files are read too: a broken or hostile one is a ConfigError with its
+    # file:line (load_config defers it so that other commands still work).
+    config.feed_and_page_sources(include_disabled=True)
     click.echo(f"{config.path}: OK")
     for line in config.summary():
         click.echo(f"  {line}")

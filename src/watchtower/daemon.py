@@ -139,22 +139,40 @@ class Daemon:
         task.add_done_callback(self._inflight.discard)
 
     async def reload(self) -> bool:
-        """Load the config file again; apply it if valid, else keep the old one."""
+        """Load the config file again; apply it if valid, else keep the old one.
+
+        Whatever happens, systemd hears ``READY=1`` again with a ``STATUS=`` saying
+        whether the reload was applied (a failed reload must not leave it RELOADING).
+        """
         self.notifier.reloading()
         try:
-            new = await asyncio.to_thread(load_config, self.config_path)
+            applied = await self._reload()
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
             log.error("reload refused: still running the previous config")
-            self.notifier.ready()
-            return False
+            applied = False
+        except Exception as exc:  # noqa: BLE001  (any failure keeps the old config)
+            log.error(
+                "reload failed: %s: %s; still running the previous config", type(exc).__name__, exc
+            )
+            applied = False
+        sources = len(self.scheduler.source_jobs)
+        self.notifier.ready(
+            f"watching {sources} sources"
+            if applied
+            else f"reload refused, see the log; still watching {sources} sources"
+        )
+        return applied
+
+    async def _reload(self) -> bool:
+        new = await asyncio.to_thread(load_config, self.config_path)
+        sources = await asyncio.to_thread(new.feed_and_page_sources)  # OPML problems raise
         matcher = None
         if new.baseline != self.config.baseline:
             matcher = await asyncio.to_thread(load_matcher, new)
         if new.store != self.config.store:
             log.warning("reload: store changed; the new store takes effect after a restart")
-        sources = new.feed_and_page_sources()
         await asyncio.to_thread(self.runtime.sync_sources, sources)
         self.runtime.apply(new, matcher=matcher)
         self.config = new
@@ -166,7 +184,6 @@ class Daemon:
             removed,
             changed,
         )
-        self.notifier.ready()
         return True
 
     # -- shutdown -------------------------------------------------------------------

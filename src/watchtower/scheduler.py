@@ -164,11 +164,16 @@ class Scheduler:
         self._start_once(f"poll {name}", work)
 
     async def _deliver(self) -> None:
-        async def work() -> None:
-            stats = await self.daemon.runtime.delivery.run_once()
-            self.daemon.count_delivered(stats.sent)
+        """One pass per delivery channel, each on its own: a stuck webhook receiver
+        only holds back its own channel's next pass, never the others'."""
+        delivery = self.daemon.runtime.delivery
+        for lane in delivery.lanes():
 
-        self._start_once("deliver", work)
+            async def work(lane: str = lane) -> None:
+                stats = await delivery.run_once([lane])
+                self.daemon.count_delivered(stats.sent)
+
+            self._start_once(f"deliver {lane}", work)
 
     async def _digest(self) -> None:
         email = self.daemon.config.notify.email

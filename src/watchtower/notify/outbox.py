@@ -145,14 +145,27 @@ class DeliveryWorker:
 
     # -- public ------------------------------------------------------------------------
 
-    async def run_once(self) -> DeliveryStats:
+    def lanes(self) -> list[str]:
+        """The channels that can be run apart (``run_once(lanes=[...])``): each webhook,
+        ``email`` for immediate mails and ``digest`` for re-sending half-sent digests.
+
+        The daemon runs one lane per channel so that one stuck receiver never delays
+        another: a lane's next pass waits only for that lane's previous one.
+        """
+        lanes = self._configured()
+        if self._notify.email is not None:
+            lanes.append(DIGEST_CHANNEL)
+        return lanes
+
+    async def run_once(self, lanes: Sequence[str] | None = None) -> DeliveryStats:
         """One pass: claim every due non-digest delivery, send each, record the result.
 
         Also re-sends a digest left half-sent (with backoff) when email is configured.
-        Never raises for a delivery failure; a database failure is logged and the pass
-        ends (the leases expire and the rows come back).
+        ``lanes`` (see :meth:`lanes`) limits the pass to those channels; each channel
+        has its own concurrency. Never raises for a delivery failure; a database failure
+        is logged and the pass ends (the leases expire and the rows come back).
         """
-        stats, _claimed = await self._pass()
+        stats, _claimed = await self._pass(lanes)
         return stats
 
     async def drain(self, deadline: float) -> DeliveryStats:
@@ -188,20 +201,21 @@ class DeliveryWorker:
 
     # -- one pass ------------------------------------------------------------------------
 
-    async def _pass(self) -> tuple[DeliveryStats, int]:
+    async def _pass(self, lanes: Sequence[str] | None = None) -> tuple[DeliveryStats, int]:
         now = self._now()
         try:
             disabled = await self._call(self._store.disabled_channels)
             await self._call(self._housekeeping, disabled)
-            jobs = await self._claim(now, disabled)
+            jobs = await self._claim(now, disabled, lanes)
         except StoreError as exc:
             _store_failed(self._store, "delivery worker: store unavailable: %s", exc)
             return DeliveryStats(), 0
         stats = DeliveryStats()
         if jobs:
-            gate = asyncio.Semaphore(_CONCURRENCY)
+            gates: dict[str, asyncio.Semaphore] = {}
 
             async def bounded(job: DeliveryJob) -> Result:
+                gate = gates.setdefault(job.channel, asyncio.Semaphore(_CONCURRENCY))
                 async with gate:
                     return await self._deliver(job)
 
@@ -214,7 +228,8 @@ class DeliveryWorker:
             log.info(
                 "deliveries: %d sent, %d to retry, %d dead", stats.sent, stats.retried, stats.dead
             )
-        await self._resume_digest()
+        if lanes is None or DIGEST_CHANNEL in lanes:
+            await self._resume_digest()
         return stats, len(jobs)
 
     def _now(self) -> datetime:
@@ -229,11 +244,14 @@ class DeliveryWorker:
             channels.append(EMAIL_CHANNEL)
         return channels
 
-    async def _claim(self, now: datetime, disabled: dict[str, str]) -> list[DeliveryJob]:
+    async def _claim(
+        self, now: datetime, disabled: dict[str, str], lanes: Sequence[str] | None = None
+    ) -> list[DeliveryJob]:
         jobs: dict[int, DeliveryJob] = {}
         stray: list[int] = []
         wanted = [c for c in self._configured() if c not in disabled]
-        for channel in wanted:
+        claiming = wanted if lanes is None else [c for c in wanted if c in lanes]
+        for channel in claiming:
             claimed = await self._call(
                 self._store.claim_deliveries,
                 now,

@@ -99,6 +99,11 @@ class Runtime:
             Store.open, config.store, story_index_factory=MinHashStoryIndex
         )
         self._stack.callback(self.store.close)
+        # Holding the instance lock, any delivery still "sending" was left by a process
+        # that died mid-send: it is due again now, not when its lease runs out.
+        abandoned = await asyncio.to_thread(self.store.release_abandoned)
+        if abandoned:
+            log.info("%d deliveries left sending by a previous run are due again", abandoned)
         self._stack.callback(worker.shutdown_workers)
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))

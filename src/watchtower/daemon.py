@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Daemon", "RunSummary", "run_once"]
 
+#: Seconds between checks that the store's instance lock is still held (PostgreSQL).
+INSTANCE_CHECK_EVERY = float(os.environ.get("WATCHTOWER_INSTANCE_CHECK_EVERY", "15"))
+
 
 @dataclass
 class Tally:
@@ -62,6 +65,7 @@ class Daemon:
         self._signals = 0
         self._inflight: set[asyncio.Task[object]] = set()
         self._accepting = True
+        self._exit_code = 0
         self.runtime: Runtime
         self.scheduler: Scheduler
 
@@ -73,6 +77,7 @@ class Daemon:
             self._install_signals()
             metrics_server = self._start_metrics()
             watchdog = asyncio.create_task(self._watchdog())
+            guard = asyncio.create_task(self._keep_instance_lock())
             self.notifier.ready()
             self.notifier.status(f"watching {len(self.scheduler.source_jobs)} sources")
             log.info(
@@ -84,9 +89,10 @@ class Daemon:
             self.notifier.stopping()
             await self._shutdown()
             watchdog.cancel()
+            guard.cancel()
             if metrics_server is not None:
                 metrics_server.close()
-        return 0
+        return self._exit_code
 
     # -- jobs ---------------------------------------------------------------------
 
@@ -226,6 +232,20 @@ class Daemon:
             availability.outages,
             backlog,
         )
+
+    async def _keep_instance_lock(self) -> None:
+        """Stop (exit 2) if the store's instance lock was lost to another process."""
+        while True:
+            await asyncio.sleep(INSTANCE_CHECK_EVERY)
+            if await asyncio.to_thread(self.runtime.instance.check):
+                continue
+            log.error(
+                "another Watchtower took over the store while its connection was lost; "
+                "stopping this one (one Watchtower per store)"
+            )
+            self._exit_code = 2
+            self._stop.set()
+            return
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()

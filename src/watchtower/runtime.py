@@ -78,6 +78,7 @@ class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._stack = AsyncExitStack()
+        self.instance: store_lock.InstanceLock
         self.store: Store
         self.pipeline: Pipeline
         self.delivery: DeliveryWorker
@@ -93,8 +94,8 @@ class Runtime:
         config = self.config
         # One running Watchtower per store (daemon or run --once): refuse before any
         # work; the lock is held until this runtime closes, or the process ends.
-        instance = await asyncio.to_thread(store_lock.acquire, config.store)
-        self._stack.callback(instance.release)
+        self.instance = await asyncio.to_thread(store_lock.acquire, config.store)
+        self._stack.callback(self.instance.release)
         self.store = await asyncio.to_thread(
             Store.open, config.store, story_index_factory=MinHashStoryIndex
         )

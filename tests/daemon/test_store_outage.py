@@ -156,3 +156,46 @@ def _outage_scenario(
     assert "Traceback" not in err
     summary = next(ln for ln in err.splitlines() if "watchtower stopped:" in ln)
     assert "in 1 outages" in summary and " 0 store errors" not in summary
+
+
+@pytest.mark.timeout(180)
+def test_daemon_that_lost_its_lock_to_another_stops_with_exit_2(
+    http_server: LoopbackHTTP,
+    tmp_path: Path,
+    daemons: list[Daemon],  # noqa: F811
+    store_url: str,
+) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL session lock ends with its connection")
+    proxy = TCPProxy(("127.0.0.1", 5432))
+    try:
+        http_server.routes["/a.xml"] = Response(
+            200, {"Content-Type": "application/rss+xml"}, rss(IRRELEVANT, "a")
+        )
+        http_server.routes["/hook"] = accept
+        config = write_config(tmp_path, http_server, [("A", "/a.xml")], every="1s")
+        lines = config.read_text().splitlines()
+        direct = list(lines)
+        lines[0] = f"store: '{store_url.replace(':5432/', f':{proxy.port}/')}'"
+        direct[0] = f"store: '{store_url}'"
+        config.write_text("\n".join(lines) + "\n")
+        other = tmp_path / "other.yaml"
+        other.write_text("\n".join(direct) + "\n")
+        os.environ["WATCHTOWER_INSTANCE_CHECK_EVERY"] = "1"
+        try:
+            first = Daemon(config, tmp_path)
+            daemons.append(first)
+            first.wait_notify("READY=1")
+            proxy.down()  # the first daemon's lock connection is cut: the server drops it
+            second = Daemon(other, tmp_path)
+            daemons.append(second)
+            second.wait_notify("READY=1")
+            proxy.up()
+        finally:
+            del os.environ["WATCHTOWER_INSTANCE_CHECK_EVERY"]
+        assert first.proc.wait(60) == 2
+        assert "another Watchtower took over the store" in first.stderr()
+        assert second.proc.poll() is None, "the one holding the lock goes on"
+        assert second.stop() == 0
+    finally:
+        proxy.down()

@@ -61,11 +61,56 @@ class InstanceLock:
         file: IO[str] | None = None,
         conn: Connection | None = None,
         engine: sa.Engine | None = None,
+        key: int | None = None,
     ) -> None:
         self.description = description
         self._file = file
         self._conn = conn
         self._engine = engine
+        self._key = key
+
+    def check(self) -> bool:
+        """True while this process still holds the lock.
+
+        A file lock cannot be lost. A PostgreSQL session lock ends with its connection
+        (a server restart, a network cut): then the lock is taken again on a new
+        connection, and False is returned if another process took it meanwhile. While
+        the server cannot be reached the answer is True (no one else can take it there
+        either, as far as this process can tell) and the next check tries again.
+        """
+        if self._engine is None or self._key is None:
+            return True
+        if self._conn is not None:
+            try:
+                self._conn.execute(sa.text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                self._drop_connection()
+        try:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError:
+            return True
+        try:
+            held = bool(
+                conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
+            )
+        except SQLAlchemyError:
+            conn.close()
+            return True
+        if not held:
+            conn.close()
+            return False
+        log.warning("instance lock: its connection was lost and the lock is held again")
+        self._conn = conn
+        return True
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except SQLAlchemyError:
+                pass
+            self._conn = None
 
     def release(self) -> None:
         """Give the lock up (closing the file or the dedicated connection)."""
@@ -75,12 +120,7 @@ class InstanceLock:
             finally:
                 self._file.close()
                 self._file = None
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except SQLAlchemyError:
-                pass  # the server ends the session, and the lock with it
-            self._conn = None
+        self._drop_connection()  # the server ends the session, and the lock with it
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -164,7 +204,7 @@ def _postgres_lock(url: URL) -> InstanceLock:
         key = lock_key(str(database), str(schema))
         if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             log.debug("instance lock %s on %s taken (%s)", key, mask_url(url), mine)
-            return InstanceLock(mine, conn=conn, engine=engine)
+            return InstanceLock(mine, conn=conn, engine=engine, key=key)
         holder = _pg_holder(conn, key)
         conn.close()
     except SQLAlchemyError as exc:

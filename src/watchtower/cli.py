@@ -135,6 +135,9 @@ def check(config_path: Path | None, show_sources: bool) -> None:
     from watchtower.seeds import read_seeds
 
     read_seeds(config.baseline.seeds)  # unreadable or empty seeds are a ConfigError
+    # The OPML files are read too: a broken or hostile one is a ConfigError with its
+    # file:line (load_config defers it so that other commands still work).
+    config.feed_and_page_sources(include_disabled=True)
     click.echo(f"{config.path}: OK")
     for line in config.summary():
         click.echo(f"  {line}")
@@ -420,8 +423,13 @@ def main() -> None:
 
 
 def _fix_for(exc: WatchtowerError) -> str | None:
-    from watchtower.errors import StoreError
+    from watchtower.errors import StoreBusyError, StoreError
 
+    if isinstance(exc, StoreBusyError):
+        return (
+            "one Watchtower runs per store: stop the running one first "
+            "(`systemctl stop watchtower`), or give this one another `store:`"
+        )
     if isinstance(exc, StoreError):
         return "check `store:` in the config and that the database is reachable"
     return None

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING
 
 from watchtower import metrics
 from watchtower.config import Config, load_config
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, StoreError
 from watchtower.masking import mask_url
 from watchtower.review import start_review_page
 from watchtower.runtime import RunSummary, Runtime, load_matcher, run_once
 from watchtower.scheduler import Scheduler
+from watchtower.store.outage import is_outage
 from watchtower.systemd import Notifier
 from watchtower.units import format_duration
 
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["Daemon", "RunSummary", "run_once"]
+
+#: Seconds between checks that the store's instance lock is still held (PostgreSQL).
+INSTANCE_CHECK_EVERY = float(os.environ.get("WATCHTOWER_INSTANCE_CHECK_EVERY", "15"))
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Daemon:
         self._signals = 0
         self._inflight: set[asyncio.Task[object]] = set()
         self._accepting = True
+        self._exit_code = 0
         self.runtime: Runtime
         self.scheduler: Scheduler
 
@@ -80,6 +85,7 @@ class Daemon:
             metrics_server = self._start_metrics()
             web = await self._start_review_page()
             watchdog = asyncio.create_task(self._watchdog())
+            guard = asyncio.create_task(self._keep_instance_lock())
             self.notifier.ready()
             self.notifier.status(f"watching {len(self.scheduler.source_jobs)} sources")
             log.info(
@@ -92,25 +98,27 @@ class Daemon:
             await self._stop_review_page(web)
             await self._shutdown()
             watchdog.cancel()
+            guard.cancel()
             if metrics_server is not None:
                 metrics_server.close()
-        return 0
+        return self._exit_code
 
     # -- jobs ---------------------------------------------------------------------
 
-    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
-        """Run one unit of work so that shutdown drains it instead of cancelling it."""
+    def spawn(self, name: str, work: Callable[[], Awaitable[object]]) -> bool:
+        """Start one unit of work in a task of ours that shutdown drains instead of
+        cancelling; returns False (and starts nothing) once shutdown has begun.
+
+        The scheduler's job returns at once, so APScheduler never sees a job still
+        running (its ``max_instances`` warnings); :class:`Scheduler` itself skips a run
+        whose previous one has not finished.
+        """
         if not self._accepting:
-            return
+            return False
         task: asyncio.Task[object] = asyncio.create_task(_guard(name, work))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # APScheduler cancels its job wrappers at shutdown; the work
-            # itself goes on in ``task`` and is drained by _shutdown within the bound.
-            return
+        return True
 
     def count_poll(self, errors: int, alerts: int) -> None:
         self.tally.polls += 1
@@ -146,16 +154,35 @@ class Daemon:
         task.add_done_callback(self._inflight.discard)
 
     async def reload(self) -> bool:
-        """Load the config file again; apply it if valid, else keep the old one."""
+        """Load the config file again; apply it if valid, else keep the old one.
+
+        Whatever happens, systemd hears ``READY=1`` again with a ``STATUS=`` saying
+        whether the reload was applied (a failed reload must not leave it RELOADING).
+        """
         self.notifier.reloading()
         try:
-            new = await asyncio.to_thread(load_config, self.config_path)
+            applied = await self._reload()
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
             log.error("reload refused: still running the previous config")
-            self.notifier.ready()
-            return False
+            applied = False
+        except Exception as exc:  # noqa: BLE001  (any failure keeps the old config)
+            log.error(
+                "reload failed: %s: %s; still running the previous config", type(exc).__name__, exc
+            )
+            applied = False
+        sources = len(self.scheduler.source_jobs)
+        self.notifier.ready(
+            f"watching {sources} sources"
+            if applied
+            else f"reload refused, see the log; still watching {sources} sources"
+        )
+        return applied
+
+    async def _reload(self) -> bool:
+        new = await asyncio.to_thread(load_config, self.config_path)
+        sources = await asyncio.to_thread(new.feed_and_page_sources)  # OPML problems raise
         matcher = None
         if new.baseline != self.config.baseline:
             matcher = await asyncio.to_thread(load_matcher, new)
@@ -163,7 +190,6 @@ class Daemon:
             log.warning("reload: store changed; the new store takes effect after a restart")
         if new.web != self.config.web:
             log.warning("reload: web changed; the review page takes it after a restart")
-        sources = new.feed_and_page_sources()
         await asyncio.to_thread(self.runtime.sync_sources, sources)
         self.runtime.apply(new, matcher=matcher)
         self.config = new
@@ -175,7 +201,6 @@ class Daemon:
             removed,
             changed,
         )
-        self.notifier.ready()
         return True
 
     # -- shutdown -------------------------------------------------------------------
@@ -198,17 +223,27 @@ class Daemon:
                     "shutdown: %d tasks did not finish in time and were cancelled", len(still)
                 )
         self.scheduler.shutdown()
-        await self.runtime.store.run(self.runtime.store.end_beat, os.getpid())
-        counts = await self.runtime.store.run(self.runtime.store.counts)
+        store = self.runtime.store
+        try:
+            await store.run(store.end_beat, os.getpid())
+            counts = await store.run(store.counts)
+            backlog = (
+                f"{counts.get('deliveries_pending', 0) + counts.get('deliveries_sending', 0)} "
+                f"deliveries pending, {counts.get('deliveries_dead', 0)} dead"
+            )
+        except StoreError:
+            backlog = "outbox unknown (store unavailable)"
+        availability = store.availability.counts()
         log.info(
             "watchtower stopped: %d polls, %d failed, %d new alerts, %d deliveries sent "
-            "this run; %d deliveries pending, %d dead",
+            "this run; %d store errors in %d outages; %s",
             self.tally.polls,
             self.tally.errors,
             self.tally.alerts,
             self.tally.delivered,
-            counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0),
-            counts.get("deliveries_dead", 0),
+            availability.errors,
+            availability.outages,
+            backlog,
         )
 
     async def _start_review_page(self) -> ServerHandle | None:
@@ -227,6 +262,20 @@ class Daemon:
         """First step of the ordered shutdown: no new page requests; open ones finish."""
         if web is not None:
             await web.stop(timeout=min(self._bound(), 5.0))
+
+    async def _keep_instance_lock(self) -> None:
+        """Stop (exit 2) if the store's instance lock was lost to another process."""
+        while True:
+            await asyncio.sleep(INSTANCE_CHECK_EVERY)
+            if await asyncio.to_thread(self.runtime.instance.check):
+                continue
+            log.error(
+                "another Watchtower took over the store while its connection was lost; "
+                "stopping this one (one Watchtower per store)"
+            )
+            self._exit_code = 2
+            self._stop.set()
+            return
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval()
@@ -247,6 +296,14 @@ async def _guard(name: str, work: Callable[[], Awaitable[object]]) -> object:
         return await work()
     except asyncio.CancelledError:
         raise
+    except StoreError as exc:
+        # Counted by the store, and an outage is logged there once: no traceback per job.
+        cause = exc.__cause__
+        if cause is not None and is_outage(cause):
+            log.debug("job %s: %s", name, exc)
+        else:
+            log.warning("job %s failed: %s", name, exc)
+        return None
     except Exception:
         # A bug in one job must not stop the daemon; it is logged with its traceback.
         log.exception("job %s failed", name)

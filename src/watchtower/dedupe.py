@@ -128,21 +128,24 @@ class MinHashStoryIndex:
     """In-memory index of open stories by signature (what the store calls in its
     transaction). ``find`` returns the id of the most similar known story that is a
     near-duplicate of ``signature``, else ``None``; ``add`` registers (or re-points) a
-    story. Holds at most ``max_stories`` stories, forgetting the oldest added first.
-    Not thread-safe: the store uses it from one writer.
+    story. Holds at most ``max_stories`` stories (the store loads as many at start),
+    forgetting the oldest added first. Not thread-safe: the store uses it from one writer.
+
+    Memory: about 3 kB per story (the packed 256-byte signature and one integer key per
+    band); a tuple of hashes and a set per band cost about 13 kB before.
     """
 
-    def __init__(self, max_stories: int = 50_000) -> None:
+    def __init__(self, max_stories: int = 20_000) -> None:
         self.max_stories = max_stories
-        self._sigs: OrderedDict[int, tuple[int, tuple[int, ...]]] = OrderedDict()
-        self._bands: dict[tuple[int, int, int], set[int]] = {}
+        self._sigs: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._bands: dict[int, int | set[int]] = {}
 
     def __len__(self) -> int:
         return len(self._sigs)
 
     @staticmethod
-    def _band_keys(hashes: tuple[int, ...]) -> list[tuple[int, int, int]]:
-        return [(i, hashes[i * ROWS], hashes[i * ROWS + 1]) for i in range(BANDS)]
+    def _band_keys(hashes: tuple[int, ...]) -> list[int]:
+        return [(i << 64) | (hashes[i * ROWS] << 32) | hashes[i * ROWS + 1] for i in range(BANDS)]
 
     def find(self, signature: bytes) -> int | None:
         """The story this signature belongs to, or ``None`` (also for unusable input)."""
@@ -152,11 +155,14 @@ class MinHashStoryIndex:
         candidates: set[int] = set()
         for key in self._band_keys(unpacked[1]):
             found = self._bands.get(key)
-            if found:
+            if isinstance(found, int):
+                candidates.add(found)
+            elif found:
                 candidates.update(found)
         best: tuple[float, int] | None = None
         for story_id in candidates:
-            ok, j = _same(unpacked, self._sigs[story_id])
+            count, body = self._sigs[story_id]
+            ok, j = _same(unpacked, (count, _BODY.unpack(body)))
             if ok and (best is None or (j, story_id) > best):
                 best = (j, story_id)
         return best[1] if best else None
@@ -168,9 +174,16 @@ class MinHashStoryIndex:
             log.debug("story %s has no usable signature; not indexed", story_id)
             return
         self.remove(story_id)
-        self._sigs[story_id] = unpacked
+        self._sigs[story_id] = (unpacked[0], signature[_HEADER.size :])
         for key in self._band_keys(unpacked[1]):
-            self._bands.setdefault(key, set()).add(story_id)
+            held = self._bands.get(key)
+            if held is None:
+                self._bands[key] = story_id
+            elif isinstance(held, int):
+                if held != story_id:
+                    self._bands[key] = {held, story_id}
+            else:
+                held.add(story_id)
         while len(self._sigs) > self.max_stories:
             self.remove(next(iter(self._sigs)))
 
@@ -179,9 +192,16 @@ class MinHashStoryIndex:
         old = self._sigs.pop(story_id, None)
         if old is None:
             return
-        for key in self._band_keys(old[1]):
-            ids = self._bands.get(key)
-            if ids is not None:
-                ids.discard(story_id)
-                if not ids:
+        for key in self._band_keys(_BODY.unpack(old[1])):
+            held = self._bands.get(key)
+            if held is None:
+                continue
+            if isinstance(held, int):
+                if held == story_id:
                     del self._bands[key]
+                continue
+            held.discard(story_id)
+            if len(held) == 1:
+                self._bands[key] = next(iter(held))
+            elif not held:
+                del self._bands[key]

@@ -16,6 +16,7 @@ callers never need to know which library failed.
     ├── ParseError           bytes were fetched but are not a feed or page we can read
     │   └── PdfError             a PDF that cannot be read: damaged, encrypted, a bomb
     ├── StoreError           the database refused or failed
+    │   └── StoreBusyError       another Watchtower holds the store's instance lock
     └── DeliveryError        a webhook or email could not be delivered (retryable)
         └── PermanentDeliveryError   the receiver said never again (410, bad address)
 
@@ -100,6 +101,14 @@ class PdfError(ParseError):
 
 class StoreError(WatchtowerError):
     """The database failed or refused an operation."""
+
+
+class StoreBusyError(StoreError):
+    """Another Watchtower process runs on this store; ``holder`` names it (pid, host, since)."""
+
+    def __init__(self, message: str, *, holder: str) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 class DeliveryError(WatchtowerError):

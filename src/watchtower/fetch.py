@@ -29,7 +29,6 @@ private address 10.0.0.5 refused``, ``HTTP 404 Not Found``…).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import ssl
 import time
@@ -37,7 +36,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -55,6 +54,7 @@ from watchtower.errors import (
 )
 from watchtower.models import FetchResult
 from watchtower.netpolicy import AddressPolicy, check_scheme
+from watchtower.retry_after import parse_retry_after
 from watchtower.transport import GuardedTransport, one_line
 from watchtower.units import human_seconds, human_size
 
@@ -158,23 +158,6 @@ def _content_coding(headers: httpx.Headers) -> str | None:
     if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
         return codings[0]
     raise FetchError(f"unsupported content encoding {one_line(raw, 40)}")
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    delta = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
 # --------------------------------------------------------------------------- politeness
@@ -447,7 +430,7 @@ def _status_error(status: int, headers: httpx.Headers, origin: str) -> HTTPStatu
     retry_after = None
     reason = f"HTTP {status} {phrase}"
     if status in (429, 503):
-        retry_after = parse_retry_after(headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"), cap=MAX_RETRY_AFTER)
         if retry_after is not None:
             reason += f" (retry after {human_seconds(round(retry_after))})"
     return HTTPStatusError(reason, status=status, url=origin, retry_after=retry_after)

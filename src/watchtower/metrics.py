@@ -14,6 +14,9 @@ added to the library's global one). Exported names (all prefixed ``watchtower_``
 ``watchtower_outbox_pending``          gauge      deliveries waiting (pending or sending)
 ``watchtower_outbox_dead``             gauge      dead letters
 ``watchtower_sources_failing``         gauge      sources whose last poll failed
+``watchtower_store_errors_total``      counter    store operations that failed
+``watchtower_store_outages_total``     counter    times the store became unavailable
+``watchtower_store_up``                gauge      0 during a store outage, else 1
 ``watchtower_build_info``              gauge      1, labelled with ``version``
 =====================================  =========  ==============================================
 
@@ -98,6 +101,16 @@ class _Metrics:
         self.sources_failing = Gauge(
             "sources_failing", "Sources whose last poll failed.", namespace=ns, registry=reg
         )
+        self.store_errors = Counter(
+            "store_errors", "Store operations that failed.", namespace=ns, registry=reg
+        )
+        self.store_outages = Counter(
+            "store_outages", "Times the store became unavailable.", namespace=ns, registry=reg
+        )
+        self.store_up = Gauge(
+            "store_up", "0 while the store is unavailable, else 1.", namespace=ns, registry=reg
+        )
+        self.store_up.set(1)
         build = Gauge("build_info", "Watchtower version.", ["version"], namespace=ns, registry=reg)
         build.labels(version=__version__).set(1)
         ProcessCollector(registry=reg)
@@ -179,6 +192,25 @@ def set_backlog(pending: int, dead: int, failing: int) -> None:
     m.outbox_pending.set(pending)
     m.outbox_dead.set(dead)
     m.sources_failing.set(failing)
+
+
+def observe_store_error(*, outage_started: bool) -> None:
+    """Count one failed store operation; ``outage_started`` also counts an outage and
+    sets ``watchtower_store_up`` to 0. No-op when metrics are disabled."""
+    m = _active
+    if m is None:
+        return
+    m.store_errors.inc()
+    if outage_started:
+        m.store_outages.inc()
+        m.store_up.set(0)
+
+
+def set_store_up(up: bool) -> None:
+    """Set ``watchtower_store_up``. No-op when metrics are disabled."""
+    m = _active
+    if m is not None:
+        m.store_up.set(1 if up else 0)
 
 
 class MetricsServer:

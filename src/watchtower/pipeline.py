@@ -34,7 +34,13 @@ from typing import Literal, Protocol, TypeVar
 
 from watchtower import alerting, evidence, metrics, scoring
 from watchtower.config import Config, SourceConfig
-from watchtower.errors import FetchError, HTTPStatusError, ParseError, WatchtowerError
+from watchtower.errors import (
+    FetchError,
+    HTTPStatusError,
+    ParseError,
+    StoreError,
+    WatchtowerError,
+)
 from watchtower.models import (
     Entry,
     FetchResult,
@@ -80,6 +86,7 @@ class PollReport:
     joined_stories: int = 0
     error: str | None = None
     seconds: float = 0.0
+    store_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,7 @@ class Pipeline:
         self._states_lock = asyncio.Lock()
         self._archiver = evidence.Archiver()
         self.stopping = False
+        self._slots: tuple[int, asyncio.Semaphore] | None = None
 
     @property
     def scorer(self) -> Scorer:
@@ -156,11 +164,29 @@ class Pipeline:
                 self._states.pop(name, None)
             raise
 
+    def _poll_slots(self) -> asyncio.Semaphore:
+        """The semaphore of ``service.max_concurrent_polls`` (a new one when a reload
+        changes the number; polls already holding the old one finish under it)."""
+        limit = self.config.service.max_concurrent_polls
+        if self._slots is None or self._slots[0] != limit:
+            self._slots = (limit, asyncio.Semaphore(limit))
+        return self._slots[1]
+
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollReport:
-        """Poll ``source`` once; never raises for a problem with the source itself."""
-        started = time.monotonic()
-        report = await self._poll(source, force=force)
-        report = _with_seconds(report, time.monotonic() - started)
+        """Poll ``source`` once; never raises for a problem with the source itself, nor
+        for a store failure (recorded on the source when the store still answers).
+
+        At most ``service.max_concurrent_polls`` polls of this pipeline run at once; the
+        others wait here, before their fetch (so waiting never counts against its
+        timeout).
+        """
+        async with self._poll_slots():
+            started = time.monotonic()
+            try:
+                report = await self._poll(source, force=force)
+            except StoreError as exc:
+                report = await self._store_failed(source, exc)
+            report = _with_seconds(report, time.monotonic() - started)
         metrics.observe_poll(
             source.label, report.status, report.seconds, report.new_items, report.new_alerts
         )
@@ -319,6 +345,35 @@ class Pipeline:
                 source.label, state, plan, now=now, next_due_at=now + source.every
             )
 
+    async def _store_failed(self, source: SourceConfig, exc: StoreError) -> PollReport:
+        """A poll the store failed (not the source's fault): recorded on the source when
+        the store still answers, so ``status`` shows it; the source keeps its schedule.
+
+        The store itself logs an outage once (:mod:`watchtower.store.outage`); a store
+        error that is no outage (a refused statement) is logged here, in one line.
+        """
+        reason = str(exc)
+        if self._states is not None:
+            self._states.pop(source.label, None)
+        now = self.clock()
+        try:
+            failures: int = await self.call_store(
+                self.store.record_failure,
+                source.label,
+                reason,
+                now=now,
+                next_due_at=now + source.every,
+            )
+        except StoreError:
+            failures = 0  # the store is down: the outage is counted and logged once already
+        if failures == 1:
+            log.warning("source %s: %s (not the source's fault)", source.label, reason)
+        elif failures:
+            log.info(
+                "source %s: store error again (%d in a row): %s", source.label, failures, reason
+            )
+        return PollReport(source.label, "error", error=reason, store_error=True)
+
     async def _failed(
         self, source: SourceConfig, state: SourceState, exc: WatchtowerError, now: datetime
     ) -> PollReport:
@@ -390,4 +445,5 @@ def _with_seconds(report: PollReport, seconds: float) -> PollReport:
         report.joined_stories,
         report.error,
         seconds,
+        report.store_error,
     )

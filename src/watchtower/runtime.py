@@ -32,6 +32,7 @@ from watchtower.pipeline import Pipeline, PollReport
 from watchtower.review import link_maker
 from watchtower.sources import worker
 from watchtower.store import Store
+from watchtower.store import lock as store_lock
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,16 @@ def delivery_worker(
 
 
 class Runtime:
-    """Owns the long-lived parts; rebuildable piecewise on reload."""
+    """Owns the long-lived parts; rebuildable piecewise on reload.
+
+    Entering it takes the store's instance lock (:mod:`watchtower.store.lock`) and
+    raises ``StoreBusyError`` when another daemon or ``run --once`` holds it.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self._stack = AsyncExitStack()
+        self.instance: store_lock.InstanceLock
         self.store: Store
         self.pipeline: Pipeline
         self._matcher: Matcher
@@ -123,11 +129,27 @@ class Runtime:
         self.links: LinkMaker | None = None
 
     async def __aenter__(self) -> Runtime:
+        try:
+            return await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _open(self) -> Runtime:
         config = self.config
+        # One running Watchtower per store (daemon or run --once): refuse before any
+        # work; the lock is held until this runtime closes, or the process ends.
+        self.instance = await asyncio.to_thread(store_lock.acquire, config.store)
+        self._stack.callback(self.instance.release)
         self.store = await asyncio.to_thread(
             Store.open, config.store, story_index_factory=MinHashStoryIndex
         )
         self._stack.callback(self.store.close)
+        # Holding the instance lock, any delivery still "sending" was left by a process
+        # that died mid-send: it is due again now, not when its lease runs out.
+        abandoned = await asyncio.to_thread(self.store.release_abandoned)
+        if abandoned:
+            log.info("%d deliveries left sending by a previous run are due again", abandoned)
         self._stack.callback(worker.shutdown_workers)
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
@@ -181,14 +203,10 @@ class Runtime:
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:
-    """Poll sources concurrently (bounded by service.max_concurrent_polls)."""
-    limit = asyncio.Semaphore(runtime.config.service.max_concurrent_polls)
-
-    async def one(source: SourceConfig) -> PollReport:
-        async with limit:
-            return await runtime.pipeline.poll(source, force=True)
-
-    return list(await asyncio.gather(*(one(s) for s in sources if s.enabled)))
+    """Poll sources concurrently (the pipeline bounds them by service.max_concurrent_polls)."""
+    return list(
+        await asyncio.gather(*(runtime.pipeline.poll(s, force=True) for s in sources if s.enabled))
+    )
 
 
 async def run_once_async(config: Config) -> RunSummary:

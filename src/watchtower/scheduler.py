@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watchtower import health
+from watchtower.clock import CronScheduleTrigger
 from watchtower.config import Config, SourceConfig
 from watchtower.notify.digest import send_digest
 from watchtower.runtime import Runtime
@@ -39,14 +39,14 @@ class Host(Protocol):
     """What the scheduler's jobs need from whoever runs them (the daemon).
 
     ``config`` and ``runtime`` are read at each job run (a reload replaces them);
-    ``tracked`` runs a job's work so that shutdown can drain it; the counters feed the
-    summary line.
+    ``spawn`` starts a job's work in a task that shutdown drains (False once shutdown
+    has begun); the counters feed the summary line.
     """
 
     config: Config
     runtime: Runtime
 
-    async def tracked(self, name: str, work: Callable[[], Awaitable[object]]) -> None: ...
+    def spawn(self, name: str, work: Callable[[], Awaitable[object]]) -> bool: ...
 
     def count_poll(self, errors: int, alerts: int) -> None: ...
 
@@ -63,6 +63,9 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
         self.source_jobs: dict[str, SourceConfig] = {}
+        self._running: set[str] = set()
+        #: Runs skipped because the previous run of the same job had not finished.
+        self.skipped = 0
 
     def start(self, config: Config) -> None:
         for source in config.feed_and_page_sources():
@@ -131,7 +134,7 @@ class Scheduler:
         self._every("relearn", RELEARN_EVERY, self._relearn)
         email = config.notify.email
         if email is not None and email.digest:
-            trigger = CronTrigger.from_crontab(email.digest, timezone=email.timezone)
+            trigger = CronScheduleTrigger(email.digest, email.timezone)
             self.aps.add_job(
                 self._digest,
                 trigger,
@@ -162,22 +165,27 @@ class Scheduler:
             if report.status not in ("skipped", "cancelled"):  # only polls that finished
                 self.daemon.count_poll(int(report.status == "error"), report.new_alerts)
 
-        await self.daemon.tracked(f"poll {name}", work)
+        self._start_once(f"poll {name}", work)
 
     async def _relearn(self) -> None:
         async def work() -> None:
             await self.daemon.runtime.relearn()
 
-        await self.daemon.tracked("relearn", work)
+        self._start_once("relearn", work)
 
     async def _deliver(self) -> None:
-        async def work() -> None:
-            store = self.daemon.runtime.store
-            await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
-            stats = await self.daemon.runtime.delivery.run_once()
-            self.daemon.count_delivered(stats.sent)
+        """One pass per delivery channel, each on its own: a stuck webhook receiver
+        only holds back its own channel's next pass, never the others'."""
+        delivery = self.daemon.runtime.delivery
+        store = self.daemon.runtime.store
+        await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
+        for lane in delivery.lanes():
 
-        await self.daemon.tracked("deliver", work)
+            async def work(lane: str = lane) -> None:
+                stats = await delivery.run_once([lane])
+                self.daemon.count_delivered(stats.sent)
+
+            self._start_once(f"deliver {lane}", work)
 
     async def _digest(self) -> None:
         email = self.daemon.config.notify.email
@@ -191,10 +199,30 @@ class Scheduler:
             )
             log.info("digest %s: %s", outcome.period, outcome.reason or "sent")
 
-        await self.daemon.tracked("digest", work)
+        self._start_once("digest", work)
 
     async def _health(self) -> None:
-        await self.daemon.tracked("health", self.check_health)
+        self._start_once("health", self.check_health)
+
+    def _start_once(self, key: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Start ``work`` unless the previous run of ``key`` is still going (a slow poll,
+        a poll waiting for a slot of service.max_concurrent_polls, a stuck delivery): that
+        run is skipped quietly, as coalescing intends, and counted in ``skipped``.
+        """
+        if key in self._running:
+            self.skipped += 1
+            log.debug("%s: previous run still going, this one skipped", key)
+            return
+
+        async def once() -> None:
+            try:
+                await work()
+            finally:
+                self._running.discard(key)
+
+        self._running.add(key)
+        if not self.daemon.spawn(key, once):
+            self._running.discard(key)
 
     async def check_health(self) -> None:
         """Record the source health events now due (see :mod:`watchtower.health`)."""

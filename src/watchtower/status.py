@@ -22,10 +22,13 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"{'items/1d':>8} {'alerts/1d':>9}  next run / last error"
     ]
     reported = store.health_statuses()
+    store_failures = 0
     for health in store.source_health(now):
         if health.name not in configured:
             continue
         lines.append(_source_line(health, now, reported.get(health.name)))
+        if health.consecutive_failures and (health.last_error or "").startswith("store:"):
+            store_failures += 1
     lines.extend(_reported_lines(reported, configured))
     counts = store.counts()
     pending = counts.get("deliveries_pending", 0) + counts.get("deliveries_sending", 0)
@@ -49,6 +52,11 @@ def render_status(store: Any, config: Config, now: datetime) -> str:
         f"store: {counts.get('items', 0)} items, {counts.get('stories', 0)} stories, "
         f"{counts.get('alerts', 0)} alerts"
     )
+    if store_failures:
+        lines.append(
+            f"store errors: {store_failures} source(s) last failed on the store, not on the "
+            "source (see their last error)"
+        )
     return "\n".join(lines)
 
 

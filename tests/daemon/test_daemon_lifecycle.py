@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,14 +179,28 @@ def test_sigkill_and_restart_neither_loses_nor_duplicates_alerts(
     http_server.routes["/a.xml"] = Response(
         200, {"Content-Type": "application/rss+xml"}, rss(RELEVANT + IRRELEVANT, "a")
     )
-    http_server.routes["/hook"] = accept
+    # Deterministic crash mid-delivery: the first daemon's first webhook is accepted,
+    # every later one hangs until the daemon has been killed (so it is never marked
+    # sent). A fixed wait for "a first webhook" used to race the second one.
+    killed = threading.Event()
+    answered: list[str] = []
+
+    def receiver(req: Request) -> Response:
+        if not killed.is_set() and answered:
+            killed.wait(60)
+            return Response(503, {}, b"gone")
+        answered.append(req.headers["webhook-id"])
+        return Response(200, {}, b"ok")
+
+    http_server.routes["/hook"] = receiver
     config = write_config(tmp_path, http_server, [("A", "/a.xml")])
     first = Daemon(config, tmp_path)
     daemons.append(first)
     first.wait_notify("READY=1")
-    wait_for(lambda: hook_bodies(http_server), 40, "a first webhook", first)
+    wait_for(lambda: len(http_server.requests_to("/hook")) >= 2, 60, "two webhooks", first)
     first.proc.kill()
     first.proc.wait(5)
+    killed.set()
 
     second = Daemon(config, tmp_path)
     daemons.append(second)
@@ -193,18 +208,16 @@ def test_sigkill_and_restart_neither_loses_nor_duplicates_alerts(
     con = sqlite3.connect(tmp_path / "watchtower.db")
     stored = {row[0] for row in con.execute("SELECT id FROM alert")}
     assert len(stored) >= len(RELEVANT)
-    wait_for(
-        lambda: {b["alert_id"] for _, b in hook_bodies(http_server)} >= stored,
-        40,
-        "every stored alert delivered",
-        second,
-    )
+    # The delivery the first daemon left "sending" is due at once (not after its
+    # 5-minute lease): the second daemon holds the store alone.
+    wait_for(lambda: len(answered) >= len(stored), 40, "every stored alert delivered", second)
     assert second.stop() == 0
     ids_per_alert: dict[object, set[str]] = {}
     for msg_id, body in hook_bodies(http_server):
         ids_per_alert.setdefault(body["alert_id"], set()).add(msg_id)
     assert set(ids_per_alert) == stored
     assert all(len(ids) == 1 for ids in ids_per_alert.values()), ids_per_alert
+    assert len(set(answered)) == len(answered) == len(stored), "each accepted exactly once"
 
 
 @pytest.mark.timeout(90)

@@ -23,8 +23,9 @@ from watchtower.errors import (
     HTTPStatusError,
     RedirectError,
 )
-from watchtower.fetch import Fetcher, human_size, parse_retry_after
+from watchtower.fetch import MAX_RETRY_AFTER, Fetcher, human_size
 from watchtower.models import FetchResult
+from watchtower.retry_after import parse_retry_after
 
 
 @pytest.fixture(scope="module")
@@ -166,10 +167,22 @@ def test_429_and_503_carry_retry_after(srv: LoopbackHTTP) -> None:
 
 
 def test_parse_retry_after_forms() -> None:
-    assert parse_retry_after("5") == 5.0
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    cap = MAX_RETRY_AFTER
+    assert parse_retry_after("5", cap=cap) == 5.0
+    assert parse_retry_after(None, cap=cap) is None
+    assert parse_retry_after("soon", cap=cap) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", cap=cap) == 0.0
+
+
+def test_one_retry_after_rule_for_feeds_and_webhooks() -> None:
+    """The two parsers disagreed: a date without a zone was None for webhooks and UTC
+    for feeds; a year-9999 date raised in one. Now one rule, with the caller's cap."""
+    now = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    assert parse_retry_after("Fri, 15 Jan 2027 08:10:00 -0000", cap=3600, now=now) == 600.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", cap=3600, now=now) == 3600.0
+    assert parse_retry_after("٣", cap=3600, now=now) is None  # non-ASCII digits
+    assert parse_retry_after("-5", cap=3600, now=now) is None
+    assert parse_retry_after("99999999", cap=3600, now=now) == 3600.0
 
 
 def test_relative_redirect_is_followed(srv: LoopbackHTTP) -> None:

@@ -16,12 +16,13 @@ from tests.support import LoopbackHTTP, Request, Response
 from watchtower.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from watchtower.models import Explanation, Match
 from watchtower.notify.webhook import (
-    parse_retry_after,
+    MAX_RETRY_AFTER,
     post_webhook,
     sign,
     signing_key,
     webhook_payload,
 )
+from watchtower.retry_after import parse_retry_after
 from watchtower.store import AlertView, SourceLink
 
 T = int(NOW.timestamp())
@@ -259,4 +260,4 @@ def test_slow_receiver_is_cut_off_at_the_total_timeout(http_server: LoopbackHTTP
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, now=T) == expected
+    assert parse_retry_after(value, now=T, cap=MAX_RETRY_AFTER) == expected

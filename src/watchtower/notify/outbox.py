@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+EVENTS_LANE = "events"  # the delivery lane of source health events
 
 EMAIL_CHANNEL = "email"
 #: Seconds before attempt n+1 after n failed attempts (index n; the last repeats).
@@ -170,14 +171,29 @@ class DeliveryWorker:
 
     # -- public ------------------------------------------------------------------------
 
-    async def run_once(self) -> DeliveryStats:
+    def lanes(self) -> list[str]:
+        """The channels that can be run apart (``run_once(lanes=[...])``): each webhook,
+        ``email`` for immediate mails, ``digest`` for re-sending half-sent digests and
+        ``events`` for source health events.
+
+        The daemon runs one lane per channel so that one stuck receiver never delays
+        another: a lane's next pass waits only for that lane's previous one.
+        """
+        lanes = self._configured()
+        if self._notify.email is not None:
+            lanes.append(DIGEST_CHANNEL)
+        lanes.append(EVENTS_LANE)
+        return lanes
+
+    async def run_once(self, lanes: Sequence[str] | None = None) -> DeliveryStats:
         """One pass: claim every due non-digest delivery, send each, record the result.
 
         Also re-sends a digest left half-sent (with backoff) when email is configured.
-        Never raises for a delivery failure; a database failure is logged and the pass
-        ends (the leases expire and the rows come back).
+        ``lanes`` (see :meth:`lanes`) limits the pass to those channels; each channel
+        has its own concurrency. Never raises for a delivery failure; a database failure
+        is logged and the pass ends (the leases expire and the rows come back).
         """
-        stats, _claimed = await self._pass()
+        stats, _claimed = await self._pass(lanes)
         return stats
 
     async def drain(self, deadline: float) -> DeliveryStats:
@@ -213,20 +229,21 @@ class DeliveryWorker:
 
     # -- one pass ------------------------------------------------------------------------
 
-    async def _pass(self) -> tuple[DeliveryStats, int]:
+    async def _pass(self, lanes: Sequence[str] | None = None) -> tuple[DeliveryStats, int]:
         now = self._now()
         try:
             disabled = await self._call(self._store.disabled_channels)
             await self._call(self._housekeeping, disabled)
-            jobs = await self._claim(now, disabled)
+            jobs = await self._claim(now, disabled, lanes)
         except StoreError as exc:
-            log.error("delivery worker: store unavailable: %s", exc)
+            _store_failed(self._store, "delivery worker: store unavailable: %s", exc)
             return DeliveryStats(), 0
         stats = DeliveryStats()
         if jobs:
-            gate = asyncio.Semaphore(_CONCURRENCY)
+            gates: dict[str, asyncio.Semaphore] = {}
 
             async def bounded(job: DeliveryJob) -> Result:
+                gate = gates.setdefault(job.channel, asyncio.Semaphore(_CONCURRENCY))
                 async with gate:
                     return await self._deliver(job)
 
@@ -239,8 +256,13 @@ class DeliveryWorker:
             log.info(
                 "deliveries: %d sent, %d to retry, %d dead", stats.sent, stats.retried, stats.dead
             )
-        events, claimed_events = await self._event_pass(disabled)
-        await self._resume_digest()
+        events, claimed_events = (
+            await self._event_pass(disabled)
+            if lanes is None or EVENTS_LANE in lanes
+            else (DeliveryStats(), 0)
+        )
+        if lanes is None or DIGEST_CHANNEL in lanes:
+            await self._resume_digest()
         return stats + events, len(jobs) + claimed_events
 
     async def _event_pass(self, disabled: dict[str, str]) -> tuple[DeliveryStats, int]:
@@ -265,11 +287,14 @@ class DeliveryWorker:
             channels.append(SAVE_PAGE_NOW_CHANNEL)
         return channels
 
-    async def _claim(self, now: datetime, disabled: dict[str, str]) -> list[DeliveryJob]:
+    async def _claim(
+        self, now: datetime, disabled: dict[str, str], lanes: Sequence[str] | None = None
+    ) -> list[DeliveryJob]:
         jobs: dict[int, DeliveryJob] = {}
         stray: list[int] = []
         wanted = [c for c in self._configured() if c not in disabled]
-        for channel in wanted:
+        claiming = wanted if lanes is None else [c for c in wanted if c in lanes]
+        for channel in claiming:
             claimed = await self._call(
                 self._store.claim_deliveries,
                 now,
@@ -315,7 +340,12 @@ class DeliveryWorker:
         try:
             result = await self._attempt(job)
         except StoreError as exc:
-            log.error("delivery %d: store failed, will come back after its lease: %s", job.id, exc)
+            _store_failed(
+                self._store,
+                "delivery %d: store failed, will come back after its lease: %s",
+                job.id,
+                exc,
+            )
             result = "skipped"
         metrics.observe_delivery(job.channel, result, time.monotonic() - started)
         return result
@@ -432,8 +462,15 @@ class DeliveryWorker:
             log.warning("unsent digest: %s; next try in %.0fs", exc.reason, delay)
             return
         except StoreError as exc:
-            log.error("unsent digest: store failed: %s", exc)
+            _store_failed(self._store, "unsent digest: store failed: %s", exc)
             return
         if sent:
             self._digest_failures = 0
         self._digest_next_try = 0.0
+
+
+def _store_failed(store: Store, message: str, *args: object) -> None:
+    """Log a store failure as an ERROR, unless it belongs to an outage the store has
+    already logged once (then DEBUG: :mod:`watchtower.store.outage` counts it)."""
+    level = logging.DEBUG if store.availability.counts().down else logging.ERROR
+    log.log(level, message, *args)

@@ -28,7 +28,8 @@ import httpx
 from watchtower import __version__ as _version
 from watchtower.config.evidence import ArchiveConfig
 from watchtower.errors import DeliveryError, PermanentDeliveryError
-from watchtower.notify.webhook import MAX_RESPONSE_BYTES, parse_retry_after, read_capped
+from watchtower.notify.webhook import MAX_RESPONSE_BYTES, MAX_RETRY_AFTER, read_capped
+from watchtower.retry_after import parse_retry_after
 
 __all__ = ["SAVE_PAGE_NOW_CHANNEL", "request_capture", "with_save_page_now"]
 
@@ -103,6 +104,8 @@ def _judge(response: httpx.Response, now: float) -> None:
         return
     reason = f"{SAVE_PAGE_NOW_CHANNEL}: HTTP {status}"
     if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), cap=MAX_RETRY_AFTER, now=now
+        )
         raise DeliveryError(reason, retry_after=retry_after)
     raise PermanentDeliveryError(reason)

@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import logging
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -36,6 +35,7 @@ import httpx
 from watchtower import __version__ as _version
 from watchtower.alertobject import alert_object
 from watchtower.errors import ConfigError, DeliveryError, PermanentDeliveryError
+from watchtower.retry_after import parse_retry_after
 
 if TYPE_CHECKING:
     from watchtower.alertobject import LinkMaker
@@ -46,7 +46,6 @@ __all__ = [
     "MAX_RESPONSE_BYTES",
     "MAX_RETRY_AFTER",
     "encode_body",
-    "parse_retry_after",
     "post_webhook",
     "read_capped",
     "sign",
@@ -117,28 +116,6 @@ def webhook_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> di
     }
 
 
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
-
-    ``None`` when absent or unreadable; never negative; capped at :data:`MAX_RETRY_AFTER`.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    seconds: float
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
 async def post_webhook(
     client: httpx.AsyncClient,
     cfg: WebhookConfig,
@@ -179,7 +156,9 @@ async def post_webhook(
         return
     if status == 410:
         raise PermanentDeliveryError(f"{name}: receiver answered 410 Gone")
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+    retry_after = parse_retry_after(
+        response.headers.get("retry-after"), cap=MAX_RETRY_AFTER, now=now
+    )
     if 300 <= status < 400:
         reason = f"{name}: HTTP {status} redirect not followed (configure the final URL)"
     else:

@@ -10,6 +10,7 @@ their one facade.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import weakref
@@ -27,6 +28,7 @@ from watchtower.alerting import StoryIndex
 from watchtower.errors import StoreError
 from watchtower.store import health_tables, tables
 from watchtower.store.engine import store_error
+from watchtower.store.outage import Availability
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
@@ -71,6 +73,15 @@ def safe(text: str) -> str:
     return text
 
 
+def key_hash(text: str) -> str:
+    """The fixed-length key a long text is made unique by: SHA-256 of its UTF-8, hex.
+
+    Indexes use it instead of the text itself, which may exceed a B-tree row (about
+    2.7 kB on PostgreSQL); the text is stored whole beside it. Pass :func:`safe` text.
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def safe_opt(text: str | None) -> str | None:
     return None if text is None else safe(text)
 
@@ -99,6 +110,7 @@ class StoreBase:
         self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
         self._index: StoryIndex | None = None  # loaded when a poll first brings new items
         self._lock = threading.RLock()  # the single writer: every call takes it
+        self.availability = Availability()  # outages: one WARNING each, counted
         self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -113,7 +125,10 @@ class StoreBase:
             with self._lock, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise store_error(action, exc, secret=self._secret) from exc
+            error = store_error(action, exc, secret=self._secret)
+            self.availability.failed(str(error), exc)
+            raise error from exc
+        self.availability.ok()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -207,6 +207,23 @@ class DeliveriesMixin(StoreBase):
                 .values(status="pending", lease_until=None)
             )
 
+    def release_abandoned(self) -> int:
+        """Put every ``sending`` delivery back to ``pending`` at once; returns how many.
+
+        Only for a process holding the store's instance lock (:mod:`watchtower.store.lock`)
+        at start: no other Watchtower runs, so each such row was leased by a process that
+        died (SIGKILL, power loss) and would otherwise wait out its lease. Rows inside a
+        digest (``digest_id`` set) are left to ``resume_digests``. Cooperating
+        instances (leased polls) would release only rows whose owner is gone instead.
+        """
+        with self._tx("releasing abandoned deliveries") as conn:
+            result = conn.execute(
+                sa.update(DELIVERY)
+                .where(DELIVERY.c.status == "sending", DELIVERY.c.digest_id.is_(None))
+                .values(status="pending", lease_until=None)
+            )
+        return int(result.rowcount or 0)
+
     def cancel_pending(self, channel: str, reason: str) -> int:
         """Cancel every pending delivery to ``channel`` with ``reason``; returns how many."""
         with self._tx("cancelling deliveries") as conn:

@@ -8,9 +8,10 @@
   BEGIN), so a read-then-write transaction waits for the lock instead of failing with
   "database is locked". The parent folder of the database file is created if missing.
 * PostgreSQL through psycopg 3: ``postgresql://`` and ``postgres://`` are rewritten to
-  ``postgresql+psycopg://``; query options such as ``options=-csearch_path=<schema>``
-  are passed through, and every table (including ``alembic_version``) lives in the first
-  schema of that search path.
+  ``postgresql+psycopg://``; connecting is bounded (``connect_timeout``) and idle
+  connections are kept alive with TCP keepalives; query options such as
+  ``options=-csearch_path=<schema>`` are passed through, and every table (including
+  ``alembic_version``) lives in the first schema of that search path.
 
 :func:`migrate` applies the Alembic revisions in ``migrations/versions`` up to head in one
 transaction; it is safe to call on an up-to-date database and from several processes at
@@ -26,6 +27,8 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -153,6 +156,24 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+#: Seconds a PostgreSQL connection attempt may take (a server that accepts the TCP
+#: connection but never answers would otherwise hold a store call forever).
+POSTGRES_CONNECT_TIMEOUT = 10
+
+
+def postgres_connect_args(url: URL) -> dict[str, Any]:
+    """psycopg connection options: a bounded connect and TCP keepalives, unless the URL
+    sets them itself."""
+    defaults: dict[str, Any] = {
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    return {k: v for k, v in defaults.items() if k not in url.query}
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url`` (SQLite or PostgreSQL), configured as described above.
 
@@ -163,7 +184,9 @@ def make_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed)
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, connect_args=postgres_connect_args(parsed)
+        )
     except (SQLAlchemyError, OSError) as exc:
         raise store_error(f"opening {mask_url(parsed)}", exc, secret=_password(parsed)) from exc
 
@@ -206,6 +229,30 @@ def _at_head(engine: Engine) -> bool:
         return False  # a new database: no version table yet
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(conn: sa.Connection) -> Iterator[None]:
+    """SQLite's way to rebuild a table that others reference (its ALTER TABLE recipe):
+    foreign keys off outside the transaction, checked before commit, on again after.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: sa.Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise StoreError(f"store: migration left a broken reference in {broken[0]}")
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database behind ``engine`` to ``revision`` in one transaction.
 
@@ -220,13 +267,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     cfg = alembic_config(engine)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn, _sqlite_foreign_keys_off(conn), conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
                 )
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            _check_foreign_keys(conn)
     except (SQLAlchemyError, CommandError, OSError) as exc:
         raise store_error(f"migrating {mask_url(engine.url)}", exc, secret=secret) from exc
     finally:

@@ -31,6 +31,7 @@ from watchtower import alerting, models
 from watchtower.alerting import KnownStory, PollPlan, StoryIndex
 from watchtower.store import tables
 from watchtower.store.base import (
+    key_hash,
     safe,
     safe_opt,
 )
@@ -48,14 +49,22 @@ Insert = Callable[[sa.Table], Any]
 
 
 def stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
-    """The guids among ``guids`` already stored for the source (one query per 500)."""
+    """The guids among ``guids`` already stored for the source (one query per 500).
+
+    Looked up by their fixed-length :func:`key_hash` (the indexed ``guid_key``), so a
+    guid of any length is found the same way on every database.
+    """
     found: set[str] = set()
-    unique = list(dict.fromkeys(guids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
+    by_key = {key_hash(g): g for g in dict.fromkeys(guids)}
+    keys = list(by_key)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
         found.update(
-            conn.execute(
-                sa.select(ITEM.c.guid).where(ITEM.c.source_id == source_id, ITEM.c.guid.in_(chunk))
+            by_key[key]
+            for key in conn.execute(
+                sa.select(ITEM.c.guid_key).where(
+                    ITEM.c.source_id == source_id, ITEM.c.guid_key.in_(chunk)
+                )
             ).scalars()
         )
     return found
@@ -175,24 +184,30 @@ class PlanWriter:
         ]
         stmt = (
             self.insert(ITEM)
-            .on_conflict_do_nothing(index_elements=["source_id", "guid"])
-            .returning(ITEM.c.id, ITEM.c.guid)
+            .on_conflict_do_nothing(index_elements=["source_id", "guid_key"])
+            .returning(ITEM.c.id, ITEM.c.guid_key)
         )
-        by_guid = {row.guid: int(row.id) for row in self.conn.execute(stmt, rows)}
-        index_new_items(self.conn, rows, by_guid)
+        by_key = {row.guid_key: int(row.id) for row in self.conn.execute(stmt, rows)}
+        index_new_items(
+            self.conn,
+            rows,
+            {row["guid"]: by_key[row["guid_key"]] for row in rows if row["guid_key"] in by_key},
+        )
         return {
-            position: by_guid[row["guid"]]
+            position: by_key[row["guid_key"]]
             for position, row in enumerate(rows)
-            if row["guid"] in by_guid
+            if row["guid_key"] in by_key
         }
 
     def _item_row(
         self, source_id: int, scored: models.ScoredEntry, story_id: int, now: datetime
     ) -> dict[str, Any]:
         entry = scored.entry
+        guid = self.clean(entry.guid)
         return {
             "source_id": source_id,
-            "guid": self.clean(entry.guid),
+            "guid": guid,
+            "guid_key": key_hash(guid),
             "url": self.clean_opt(entry.url),
             "title": self.clean(entry.title),
             "summary": self.clean(entry.summary),

@@ -132,11 +132,15 @@ class Story(SQLModel, table=True):
 
 
 class Item(SQLModel, table=True):
-    """One stored entry of a source; unique per (source_id, guid)."""
+    """One stored entry of a source; unique per (source_id, guid).
+
+    The guid is stored whole; uniqueness is on ``guid_key``, its SHA-256 hex
+    (:func:`watchtower.store.base.key_hash`), which fits any database's index.
+    """
 
     __tablename__ = "item"
     __table_args__ = (
-        sa.UniqueConstraint("source_id", "guid", name="uq_item_source_guid"),
+        sa.UniqueConstraint("source_id", "guid_key", name="uq_item_source_guid_key"),
         sa.Index("ix_item_fetched_at", "fetched_at"),
         sa.Index("ix_item_story_id", "story_id"),
     )
@@ -144,6 +148,7 @@ class Item(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="source.id")
     guid: str = Field(sa_type=sa.String)
+    guid_key: str = Field(sa_type=sa.String(64))
     url: str | None = Field(default=None, sa_type=sa.String)
     title: str = Field(default="", sa_type=sa.Text)
     summary: str = Field(default="", sa_type=sa.Text)

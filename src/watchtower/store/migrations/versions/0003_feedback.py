@@ -7,7 +7,7 @@ PostgreSQL ``item_search`` (``tsvector`` with a GIN index); existing items are i
 here (see :mod:`watchtower.store.search`).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01 00:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from watchtower.store.search import index_items
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -178,7 +178,11 @@ class Scheduler:
         only holds back its own channel's next pass, never the others'."""
         delivery = self.daemon.runtime.delivery
         store = self.daemon.runtime.store
-        await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
+
+        async def beat() -> None:  # tells `deliveries retry` a service is running
+            await store.run(store.beat, socket.gethostname(), os.getpid(), datetime.now(UTC))
+
+        self._start_once("beat", beat)
         for lane in delivery.lanes():
 
             async def work(lane: str = lane) -> None:

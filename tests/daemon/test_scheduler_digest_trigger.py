@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from tests.notify.test_notify_support import email_config
 from watchtower.clock import CronSchedule, CronScheduleTrigger
+from watchtower.config import ServiceConfig
 from watchtower.scheduler import Scheduler
 
 
@@ -15,6 +16,7 @@ def test_digest_job_uses_the_bounded_cron_trigger_in_the_email_timezone() -> Non
     email = email_config(25, digest="30 1 * * *", timezone="Europe/London")
     config = SimpleNamespace(
         notify=SimpleNamespace(email=email),
+        service=ServiceConfig(),
         feed_and_page_sources=lambda: [],
     )
 

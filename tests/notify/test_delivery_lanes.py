@@ -46,7 +46,12 @@ def test_a_webhook_that_never_answers_does_not_delay_immediate_emails(
         ]
         assert len(add_alerts(store, notify, entries)) == ALERTS
         worker = DeliveryWorker(store, notify)
-        assert worker.lanes() == [f"webhook:{notify.webhooks[0].key}", "email", "digest"]
+        assert worker.lanes() == [
+            f"webhook:{notify.webhooks[0].key}",
+            "email",
+            "digest",
+            "events",
+        ]
 
         async def go() -> float:
             started = time.monotonic()

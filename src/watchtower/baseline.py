@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watchtower.errors import ConfigError
-from watchtower.language import phrase_key
-from watchtower.learn import Weighted, learn
+from watchtower.language import keys_of, phrase_key, remember_keys
+from watchtower.learn import Weighted, learn, seed_vector
 from watchtower.seeds import Seed, metadata_digest, read_seeds
 
 __all__ = ["Baseline", "BaselineSettings", "SeedInfo", "Weighted", "build_baseline"]
@@ -43,7 +43,7 @@ __all__ += ["load_baseline"]
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 4  # bump whenever learning changes: it invalidates every cache
+ALGORITHM_VERSION = 6  # bump whenever learning changes: it invalidates every cache
 LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
 SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half
@@ -141,6 +141,10 @@ class Baseline:
     watch_terms: Mapping[str, float] = field(default_factory=dict)
     term_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
+    keys: Mapping[str, str] = field(default_factory=dict)  # word → match key, precomputed
+
+    def __post_init__(self) -> None:
+        remember_keys(self.keys)
 
     # ------------------------------------------------------------------ in effect
 
@@ -283,6 +287,7 @@ class Baseline:
             "watch_terms": dict(self.watch_terms),
             "term_forms": lists(self.term_forms),
             "exclude": list(self.exclude),
+            "keys": dict(self.keys),
         }
 
     @classmethod
@@ -315,29 +320,11 @@ class Baseline:
             watch_terms={str(k): float(v) for k, v in data["watch_terms"].items()},
             term_forms=lists(data["term_forms"]),
             exclude=tuple(str(x) for x in data["exclude"]),
+            keys={str(k): str(v) for k, v in data["keys"].items()},
         )
 
 
 # --------------------------------------------------------------------------- building
-
-
-def _seed_vector(
-    toks: Sequence[str], term_w: Mapping[str, float], phrase_w: Mapping[str, float]
-) -> dict[str, float]:
-    """Sublinear tf × distinctiveness over learned terms and phrases, L2-normalised."""
-    tf: dict[str, int] = {}
-    for t in toks:
-        if t in term_w:
-            tf[t] = tf.get(t, 0) + 1
-    for n in (2, 3):
-        for i in range(len(toks) - n + 1):
-            k = " ".join(toks[i : i + n])
-            if k in phrase_w:
-                tf[k] = tf.get(k, 0) + 1
-    weights = {**term_w, **phrase_w}
-    vec = {t: (1.0 + math.log(n)) * weights[t] for t, n in tf.items()}
-    norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-    return {t: v / norm for t, v in vec.items()}
 
 
 def _settings_doc(cfg: BaselineSettings) -> dict[str, Any]:
@@ -397,7 +384,7 @@ def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Ba
         phrases=learned.phrases,
         names=learned.names,
         proper=learned.proper,
-        seed_vectors=tuple(_seed_vector(t, vocab, phrase_w) for t in learned.seed_tokens),
+        seed_vectors=tuple(seed_vector(t, vocab, phrase_w) for t in learned.seed_tokens),
         entities={str(k): tuple(map(str, v.aliases)) for k, v in cfg.entities.items()},
         implicit={str(k): tuple(map(str, v.implicit)) for k, v in cfg.entities.items()},
         context={str(k): tuple(map(str, v.context)) for k, v in cfg.entities.items()},
@@ -405,7 +392,20 @@ def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Ba
         watch_terms={str(k): float(v.weight) for k, v in cfg.terms.items()},
         term_forms={str(k): tuple(map(str, v.also)) for k, v in cfg.terms.items()},
         exclude=tuple(str(x) for x in cfg.exclude),
+        keys=keys_of(_forms(cfg, learned.names, learned.terms, learned.phrases)),
     )
+
+
+def _forms(cfg: BaselineSettings, *learned: Iterable[Weighted]) -> list[str]:
+    """Every text the matcher's tables are built from: configured terms, names and
+    rules with all their forms, and the labels of what was learned."""
+    out = [text for group in learned for w in group for text in (w.label, w.key)]
+    for term, spec in cfg.terms.items():
+        out.extend((term, *spec.also))
+    for name, ent in cfg.entities.items():
+        out.extend((name, *ent.aliases, *ent.implicit, *ent.context))
+    out.extend(cfg.exclude)
+    return out
 
 
 def _check_config(cfg: BaselineSettings) -> None:

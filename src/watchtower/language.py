@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -129,6 +129,20 @@ class _KeyCache(dict[str, str]):
 
 
 _KEYS = _KeyCache()
+
+
+def keys_of(texts: Iterable[str]) -> dict[str, str]:
+    """Word → match key for every word of ``texts`` (to cache with a baseline)."""
+    return {w: _KEYS[w] for text in texts for w in words(text)}
+
+
+def remember_keys(pairs: Mapping[str, str]) -> None:
+    """Seed the key cache with pairs computed before (:func:`keys_of`), so that building
+    a matcher from a cached baseline needs neither the lemma dictionary nor OpenCC."""
+    for word, value in pairs.items():
+        if len(_KEYS) >= 300_000:
+            return
+        dict.__setitem__(_KEYS, word, value)
 
 
 def key(word: str) -> str:

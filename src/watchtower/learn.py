@@ -305,3 +305,22 @@ def learn(seeds: Sequence[Seed]) -> Learned:
         seed_tokens=tuple(tuple(t) for t in seed_tokens),
         proper=frozenset(name_like - acronyms),
     )
+
+
+def seed_vector(
+    toks: Sequence[str], term_w: Mapping[str, float], phrase_w: Mapping[str, float]
+) -> dict[str, float]:
+    """Sublinear tf × distinctiveness over learned terms and phrases, L2-normalised."""
+    tf: dict[str, int] = {}
+    for t in toks:
+        if t in term_w:
+            tf[t] = tf.get(t, 0) + 1
+    for n in (2, 3):
+        for i in range(len(toks) - n + 1):
+            k = " ".join(toks[i : i + n])
+            if k in phrase_w:
+                tf[k] = tf.get(k, 0) + 1
+    weights = {**term_w, **phrase_w}
+    vec = {t: (1.0 + math.log(n)) * weights[t] for t, n in tf.items()}
+    norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+    return {t: v / norm for t, v in vec.items()}

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -21,7 +22,6 @@ from watchtower import health
 from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
 from watchtower.dedupe import MinHashStoryIndex
-from watchtower.feedback_model import FeedbackScorer
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.models import Labelled
@@ -33,6 +33,9 @@ from watchtower.review import link_maker
 from watchtower.sources import worker
 from watchtower.store import Store
 from watchtower.store import lock as store_lock
+
+if TYPE_CHECKING:
+    from watchtower.feedback_model import FeedbackScorer
 
 log = logging.getLogger(__name__)
 

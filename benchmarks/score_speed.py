@@ -53,8 +53,9 @@ def main() -> int:
 
     from watchtower.baseline import build_baseline
     from watchtower.config import load_config
-    from watchtower.dedupe import MinHashStoryIndex, signature
+    from watchtower.dedupe import signature
     from watchtower.matcher import Matcher
+    from watchtower.story_index import MinHashStoryIndex
 
     cfg = load_config(args.config)
     t0 = time.perf_counter()

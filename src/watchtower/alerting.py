@@ -32,7 +32,7 @@ class StoryIndex(Protocol):
     one over recent stories (checking the story window itself, rebuilding it after a
     rollback); :func:`decide` makes an empty one per poll for the poll's own stories.
     Implementations: ``store.ExactStoryIndex`` (equal bytes) and
-    ``dedupe.MinHashStoryIndex`` (near-duplicates; the daemon's).
+    ``story_index.MinHashStoryIndex`` (near-duplicates; the daemon's).
     """
 
     def find(self, signature: bytes) -> int | None: ...

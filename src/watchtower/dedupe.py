@@ -7,11 +7,11 @@ positions with equal minimum hashes. The same wire story reworded slightly share
 of its shingles (Jaccard well above 0.3); two different stories on the same subject share
 only stock phrases ("the UN special rapporteur on North Korea", Jaccard below 0.1).
 
-:class:`MinHashStoryIndex` finds a known story for a signature in constant time with LSH
-banding (32 bands of 2 hashes: a pair with Jaccard 0.3 becomes a candidate with
-probability 0.95), then confirms each candidate by its estimated Jaccard similarity,
-or by containment when one item is a shortened copy of the other (a feed summary of a
-longer article).
+:func:`same_story` is the rule: estimated Jaccard similarity, or containment when one
+item is a shortened copy of the other (a feed summary of a longer article).
+:class:`watchtower.story_index.MinHashStoryIndex` applies it to many known stories at
+once, with LSH banding (:data:`BANDS` bands of :data:`ROWS` hashes: a pair with Jaccard
+0.3 becomes a candidate with probability 0.95).
 
 Signature layout (little-endian): version byte, uint32 shingle count, 64 × uint32
 minimum hashes. An empty title and text give ``b""`` (the store then starts a story
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import re
 import struct
-from collections import OrderedDict
 from hashlib import blake2b
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,8 @@ def _densify(bins: list[int]) -> list[int]:
     return filled
 
 
-def _unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:
+def unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:
+    """(shingle count, the 64 minimum hashes) of a signature; ``None`` if unusable."""
     if len(sig) != _HEADER.size + _BODY.size or sig[0] != VERSION:
         return None
     _version, count = _HEADER.unpack_from(sig)
@@ -97,7 +97,7 @@ def _unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:
 
 def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of two signatures (0.0 if either is unusable)."""
-    ua, ub = _unpack(a), _unpack(b)
+    ua, ub = unpack(a), unpack(b)
     if ua is None or ub is None:
         return 0.0
     return sum(x == y for x, y in zip(ua[1], ub[1], strict=True)) / NUM_HASHES
@@ -105,7 +105,7 @@ def similarity(a: bytes, b: bytes) -> float:
 
 def same_story(a: bytes, b: bytes) -> bool:
     """True when two signatures are near-duplicates (Jaccard or containment test)."""
-    ua, ub = _unpack(a), _unpack(b)
+    ua, ub = unpack(a), unpack(b)
     if ua is None or ub is None:
         return False
     return _same(ua, ub)[0]
@@ -122,86 +122,3 @@ def _same(ua: tuple[int, tuple[int, ...]], ub: tuple[int, tuple[int, ...]]) -> t
         if containment >= MIN_CONTAINMENT:
             return True, j
     return False, j
-
-
-class MinHashStoryIndex:
-    """In-memory index of open stories by signature (what the store calls in its
-    transaction). ``find`` returns the id of the most similar known story that is a
-    near-duplicate of ``signature``, else ``None``; ``add`` registers (or re-points) a
-    story. Holds at most ``max_stories`` stories (the store loads as many at start),
-    forgetting the oldest added first. Not thread-safe: the store uses it from one writer.
-
-    Memory: about 3 kB per story (the packed 256-byte signature and one integer key per
-    band); a tuple of hashes and a set per band cost about 13 kB before.
-    """
-
-    def __init__(self, max_stories: int = 20_000) -> None:
-        self.max_stories = max_stories
-        self._sigs: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
-        self._bands: dict[int, int | set[int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._sigs)
-
-    @staticmethod
-    def _band_keys(hashes: tuple[int, ...]) -> list[int]:
-        return [(i << 64) | (hashes[i * ROWS] << 32) | hashes[i * ROWS + 1] for i in range(BANDS)]
-
-    def find(self, signature: bytes) -> int | None:
-        """The story this signature belongs to, or ``None`` (also for unusable input)."""
-        unpacked = _unpack(signature)
-        if unpacked is None:
-            return None
-        candidates: set[int] = set()
-        for key in self._band_keys(unpacked[1]):
-            found = self._bands.get(key)
-            if isinstance(found, int):
-                candidates.add(found)
-            elif found:
-                candidates.update(found)
-        best: tuple[float, int] | None = None
-        for story_id in candidates:
-            count, body = self._sigs[story_id]
-            ok, j = _same(unpacked, (count, _BODY.unpack(body)))
-            if ok and (best is None or (j, story_id) > best):
-                best = (j, story_id)
-        return best[1] if best else None
-
-    def add(self, story_id: int, signature: bytes) -> None:
-        """Register ``story_id`` under ``signature`` (replacing its previous one)."""
-        unpacked = _unpack(signature)
-        if unpacked is None:
-            log.debug("story %s has no usable signature; not indexed", story_id)
-            return
-        self.remove(story_id)
-        self._sigs[story_id] = (unpacked[0], signature[_HEADER.size :])
-        for key in self._band_keys(unpacked[1]):
-            held = self._bands.get(key)
-            if held is None:
-                self._bands[key] = story_id
-            elif isinstance(held, int):
-                if held != story_id:
-                    self._bands[key] = {held, story_id}
-            else:
-                held.add(story_id)
-        while len(self._sigs) > self.max_stories:
-            self.remove(next(iter(self._sigs)))
-
-    def remove(self, story_id: int) -> None:
-        """Forget a story (closed, or outside the story window)."""
-        old = self._sigs.pop(story_id, None)
-        if old is None:
-            return
-        for key in self._band_keys(_BODY.unpack(old[1])):
-            held = self._bands.get(key)
-            if held is None:
-                continue
-            if isinstance(held, int):
-                if held == story_id:
-                    del self._bands[key]
-                continue
-            held.discard(story_id)
-            if len(held) == 1:
-                self._bands[key] = next(iter(held))
-            elif not held:
-                del self._bands[key]

@@ -21,7 +21,6 @@ import httpx
 from watchtower import health
 from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
-from watchtower.dedupe import MinHashStoryIndex
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.models import Labelled
@@ -35,6 +34,7 @@ from watchtower.store import Store
 from watchtower.store import lock as store_lock
 
 if TYPE_CHECKING:
+    from watchtower.alerting import StoryIndex
     from watchtower.feedback_model import FeedbackScorer
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,18 @@ def baseline_cache_path(config: Config) -> Path:
     return config.path.parent / "baseline-cache.json"
 
 
+def story_index() -> StoryIndex:
+    """The daemon's story index (near-duplicates by MinHash; numpy is imported only
+    when a poll first has new items)."""
+    from watchtower.story_index import MinHashStoryIndex
+
+    return MinHashStoryIndex()
+
+
 @contextmanager
 def open_store(config: Config) -> Iterator[Store]:
     """The configured store with the near-duplicate story index; closed on exit."""
-    store = Store.open(config.store, story_index_factory=MinHashStoryIndex)
+    store = Store.open(config.store, story_index_factory=story_index)
     try:
         yield store
     finally:
@@ -145,7 +153,7 @@ class Runtime:
         self.instance = await asyncio.to_thread(store_lock.acquire, config.store)
         self._stack.callback(self.instance.release)
         self.store = await asyncio.to_thread(
-            Store.open, config.store, story_index_factory=MinHashStoryIndex
+            Store.open, config.store, story_index_factory=story_index
         )
         self._stack.callback(self.store.close)
         # Holding the instance lock, any delivery still "sending" was left by a process

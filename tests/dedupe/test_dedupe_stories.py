@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 from tests.support import ROOT, shared_path
-from watchtower.dedupe import MinHashStoryIndex, same_story, signature, similarity
+from watchtower.dedupe import same_story, signature, similarity
+from watchtower.story_index import MinHashStoryIndex
 
 WIRE_TITLE = "Freedonia sends 60 detained refugees back across the river, activists say"
 WIRE = (

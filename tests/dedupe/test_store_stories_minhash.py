@@ -19,8 +19,9 @@ from tests.dedupe.test_dedupe_stories import (
     WIRE_TITLE,
 )
 from tests.store.test_store_repo import NOW, SOURCES, poll, scored
-from watchtower.dedupe import MinHashStoryIndex, signature
+from watchtower.dedupe import signature
 from watchtower.store import Store
+from watchtower.story_index import MinHashStoryIndex
 
 
 def report(source: str, guid: str, title: str, text: str, value: float = 0.9):  # type: ignore[no-untyped-def]

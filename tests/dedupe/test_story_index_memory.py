@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import tracemalloc
 
-from watchtower.dedupe import MinHashStoryIndex, signature
+from watchtower.dedupe import signature
 from watchtower.store.polls import STORY_INDEX_LIMIT
+from watchtower.story_index import MinHashStoryIndex
 
 WORDS = "north korea un rights camp defector china border report said court".split()
 

@@ -159,4 +159,5 @@ def _near_duplicates(
     contained = (
         (small >= MIN_SHINGLES_FOR_CONTAINMENT) & (jaccard > 0) & (containment >= MIN_CONTAINMENT)
     )
-    return (jaccard >= MIN_JACCARD) | contained
+    near: npt.NDArray[np.bool_] = (jaccard >= MIN_JACCARD) | contained
+    return near

@@ -75,6 +75,11 @@ def test_rss20_entries() -> None:
     assert second.published is None
 
 
+def test_relative_links_follow_content_location_when_the_server_sends_one() -> None:
+    got = parse_feed(result(RSS20, content_location="https://mirror.example/feeds/"), "News")
+    assert got[1].url == "https://mirror.example/relative/b"
+
+
 @pytest.mark.parametrize(
     ("body", "title", "url"),
     [

@@ -197,8 +197,19 @@ def _entry(
     )
 
 
-def _response_headers(result: FetchResult) -> dict[str, str]:
-    headers = {"content-location": result.headers.get("content-location") or result.url}
+def _base(result: FetchResult) -> str | None:
+    """The URL relative links of the feed resolve against."""
+    return result.headers.get("content-location") or result.url or None
+
+
+def _response_headers(result: FetchResult, body: bytes) -> dict[str, str]:
+    """What feedparser is told of the response. The base URL only when the feed has
+    ``xml:base`` attributes to resolve against it: otherwise links are resolved once,
+    by :func:`_link`, and feedparser skips a URL join per element (a fifth of its time).
+    """
+    headers = {}
+    if b"xml:base" in body:
+        headers["content-location"] = _base(result) or ""
     for name in ("content-type", "content-language"):
         value = result.headers.get(name)
         if value:
@@ -223,7 +234,7 @@ def parse_feed(result: FetchResult, source: str) -> list[Entry]:
     try:
         parsed = feedparser.parse(
             io.BytesIO(body),
-            response_headers=_response_headers(result),
+            response_headers=_response_headers(result, body),
             sanitize_html=False,
             resolve_relative_uris=False,
         )
@@ -250,5 +261,5 @@ def parse_feed(result: FetchResult, source: str) -> list[Entry]:
     if len(keep) < len(raws):
         note_truncation(source, len(raws), len(keep))
     guard.report()
-    base = result.url or None
+    base = _base(result)
     return [_entry(raws[i], source, base, dates[i]) for i in keep]

@@ -204,17 +204,7 @@ class Pipeline:
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
             fetched_at = self.clock()
-            parsed = await self._parse(source, result, state, limits)
-            fresh = await self._drop_seen(source, parsed.entries)
-            enriched = await self._full_text(source, fresh, limits)
-            scored = await scoring.score_in_worker(
-                enriched.entries,
-                self._scorer_ref,
-                source.label,
-                timeout=limits.timeout,
-                memory=limits.memory,
-            )
-            scored = enriched.annotate(scored)
+            parsed, enriched, scored = await self._parse_and_score(source, result, state, limits)
         except (FetchError, ParseError) as exc:
             if self.stopping:
                 log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
@@ -251,6 +241,45 @@ class Pipeline:
             len(outcome.new_alerts),
             outcome.joined_stories,
         )
+
+    async def _parse_and_score(
+        self, source: SourceConfig, result: FetchResult, state: SourceState, limits: _Limits
+    ) -> tuple[Parsed, evidence.Enriched, list[ScoredEntry]]:
+        """Stages 2 to 4: parse, drop the stored entries, full text, score.
+
+        A feed source with nothing stored yet (never polled successfully) has only new
+        entries: it is parsed and scored in one worker job, and the stored ones (none,
+        unless another process wrote meanwhile) are dropped after scoring.
+        """
+        if _all_new(source, state, result):
+            scored = await scoring.parse_and_score_in_worker(
+                dispatch.feed_kind(result),
+                result,
+                self._scorer_ref,
+                source.label,
+                timeout=limits.timeout,
+                memory=limits.memory,
+            )
+            keep = FetchState(
+                etag=result.etag or state.etag,
+                last_modified=result.last_modified or state.last_modified,
+                page_hash=state.page_hash,
+            )
+            fresh = await self._drop_seen(source, [s.entry for s in scored])
+            new = {id(entry) for entry in fresh}
+            entries = [s for s in scored if id(s.entry) in new]
+            return Parsed(fresh, keep), evidence.Enriched(fresh), entries
+        parsed = await self._parse(source, result, state, limits)
+        fresh = await self._drop_seen(source, parsed.entries)
+        enriched = await self._full_text(source, fresh, limits)
+        scored = await scoring.score_in_worker(
+            enriched.entries,
+            self._scorer_ref,
+            source.label,
+            timeout=limits.timeout,
+            memory=limits.memory,
+        )
+        return parsed, enriched, enriched.annotate(scored)
 
     def _limits(self) -> _Limits:
         fetch_cfg = self.config.fetch
@@ -428,6 +457,16 @@ def backoff(
         delay = max(delay, timedelta(seconds=retry_after))
     ceiling: timedelta = max(cap, timedelta(seconds=retry_after or 0))
     return min(delay, ceiling)
+
+
+def _all_new(source: SourceConfig, state: SourceState, result: FetchResult) -> bool:
+    """True for a feed answer of a source that has nothing stored yet, read as it is."""
+    return (
+        source.kind == "feed"
+        and not source.full_text
+        and not result.not_modified
+        and state.last_success_at is None
+    )
 
 
 def _backing_off(state: SourceState, now: datetime) -> bool:

@@ -7,7 +7,9 @@ scored with it, and only after the entries already stored were dropped.
 
 :func:`score_in_worker` runs it in a parse worker process (the scorer is shipped there
 once per configuration through a :class:`ScorerRef`), so scoring a large batch never
-blocks the daemon's event loop.
+blocks the daemon's event loop. :func:`parse_and_score_in_worker` parses and scores in
+one job, for a source with nothing stored yet (its first poll): every entry is new, so
+dropping the stored ones may as well come after scoring.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from watchtower.dedupe import signature
-from watchtower.models import Entry, Score, ScoredEntry
+from watchtower.models import Entry, FetchResult, Score, ScoredEntry
 from watchtower.sources import worker
 
 
@@ -67,7 +69,15 @@ def score_job(entries: Sequence[Entry], ref: ScorerRef) -> list[ScoredEntry]:
     return score_entries(ref.load(), entries)
 
 
+def parse_and_score_job(
+    kind: str, result: FetchResult, source: str, ref: ScorerRef
+) -> list[ScoredEntry]:
+    """Worker side of :func:`parse_and_score_in_worker` (worker kind ``parse+score``)."""
+    return score_entries(ref.load(), worker.resolve_parser(kind)(result, source))
+
+
 worker.register_parser("score", "watchtower.scoring:score_job")
+worker.register_parser("parse+score", "watchtower.scoring:parse_and_score_job")
 
 
 async def score_in_worker(
@@ -81,5 +91,20 @@ async def score_in_worker(
         return []
     scored = await worker.run_in_worker(
         "score", (list(entries), ref), source, timeout=timeout, memory=memory
+    )
+    return list(scored)
+
+
+async def parse_and_score_in_worker(
+    kind: str, result: FetchResult, ref: ScorerRef, source: str, *, timeout: float, memory: int
+) -> list[ScoredEntry]:
+    """Parse a feed answer with the parser of ``kind`` and score every entry, in ONE
+    worker job: for a source with nothing stored yet, where every entry is new, this
+    saves shipping the entries back and forth between parsing and scoring.
+
+    Same limits and errors as parsing; the two steps share ``timeout``.
+    """
+    scored = await worker.run_in_worker(
+        "parse+score", (kind, result, source, ref), source, timeout=timeout, memory=memory
     )
     return list(scored)

@@ -163,16 +163,23 @@ class PlanWriter:
                 }
                 for n in new
             ]
-            created = (
-                self.conn.execute(
-                    sa.insert(STORY).returning(STORY.c.id, sort_by_parameter_order=True), rows
-                )
-                .scalars()
-                .all()
-            )
-            for number, story_id in zip(new, created, strict=True):
+            for number, story_id in zip(new, self._insert_returning_ids(rows), strict=True):
                 ids[number] = int(story_id)
         return ids
+
+    def _insert_returning_ids(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert story ``rows`` in one statement; their new ids, in the order of ``rows``.
+
+        SQLite cannot order RETURNING rows in a batch (SQLAlchemy would send one INSERT
+        per row), but it gives the rows of one INSERT consecutive ascending rowids in
+        VALUES order (one above the largest, as ``story.id`` is a plain INTEGER PRIMARY
+        KEY), so the sorted ids are in order. Other databases order them themselves.
+        """
+        if self.conn.dialect.name == "sqlite":
+            ids = self.conn.execute(sa.insert(STORY).returning(STORY.c.id), rows).scalars()
+            return sorted(int(i) for i in ids)
+        stmt = sa.insert(STORY).returning(STORY.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in self.conn.execute(stmt, rows).scalars()]
 
     def _insert_items(
         self, source_id: int, plan: PollPlan, story_ids: dict[int, int], now: datetime

@@ -36,6 +36,7 @@ MIN_JACCARD = 0.35  # estimated Jaccard at or above which two items are one stor
 MIN_CONTAINMENT = 0.7  # share of the shorter item's shingles found in the longer one
 MIN_SHINGLES_FOR_CONTAINMENT = 12
 _HEADER = struct.Struct("<BI")
+HEADER_SIZE = _HEADER.size  # version byte and shingle count, before the 64 hashes
 _BODY = struct.Struct(f"<{NUM_HASHES}I")
 _WORD = re.compile(r"[^\W_]+")
 _PERSON = b"wt-oph-minhash"

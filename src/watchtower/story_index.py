@@ -24,21 +24,34 @@ import numpy.typing as npt
 
 from watchtower.dedupe import (
     BANDS,
+    HEADER_SIZE,
     MIN_CONTAINMENT,
     MIN_JACCARD,
     MIN_SHINGLES_FOR_CONTAINMENT,
     NUM_HASHES,
     ROWS,
-    unpack,
+    VERSION,
 )
 
 log = logging.getLogger(__name__)
 
 _FIRST_CAPACITY = 16
+if ROWS != 2:  # a band is read as one 64-bit integer below
+    raise RuntimeError(f"story_index needs bands of 2 hashes, not {ROWS}")
+_SIZE = HEADER_SIZE + 4 * NUM_HASHES
 
 
-def _band_keys(hashes: tuple[int, ...]) -> list[int]:
-    return [(i << 64) | (hashes[i * ROWS] << 32) | hashes[i * ROWS + 1] for i in range(BANDS)]
+def _parts(signature: bytes) -> tuple[int, npt.NDArray[np.uint32], list[int]] | None:
+    """(shingle count, the 64 hashes, the 32 band values) of a usable signature.
+
+    A band's value is its :data:`ROWS` (2) consecutive 32-bit hashes read as one 64-bit
+    integer, so the band tables can be plain dicts keyed by it."""
+    if len(signature) != _SIZE or signature[0] != VERSION:
+        return None
+    count = int.from_bytes(signature[1:HEADER_SIZE], "little")
+    hashes = np.frombuffer(signature, "<u4", NUM_HASHES, HEADER_SIZE)
+    bands = np.frombuffer(signature, "<u8", BANDS, HEADER_SIZE).tolist()
+    return count, hashes, bands
 
 
 class MinHashStoryIndex:
@@ -52,31 +65,35 @@ class MinHashStoryIndex:
         self.max_stories = max_stories
         self._slot_of: OrderedDict[int, int] = OrderedDict()  # story id → row, oldest first
         self._story_at: list[int] = []  # row → story id (-1: free)
+        self._bands_at: list[list[int]] = []  # row → its band values
         self._free: list[int] = []
         self._hashes: npt.NDArray[np.uint32] = np.zeros((0, NUM_HASHES), np.uint32)
         self._counts: npt.NDArray[np.float64] = np.zeros(0, np.float64)
-        self._bands: dict[int, int | set[int]] = {}  # band key → row(s)
+        # one table per band: band value → row(s)
+        self._bands: list[dict[int, int | set[int]]] = [{} for _ in range(BANDS)]
 
     def __len__(self) -> int:
         return len(self._slot_of)
 
     def find(self, signature: bytes) -> int | None:
         """The story this signature belongs to, or ``None`` (also for unusable input)."""
-        unpacked = unpack(signature)
-        if unpacked is None or not self._slot_of:
+        parts = _parts(signature) if self._slot_of else None
+        if parts is None:
             return None
-        count, hashes = unpacked
+        count, hashes, bands = parts
         rows: set[int] = set()
-        for key in _band_keys(hashes):
-            found = self._bands.get(key)
+        for table, value in zip(self._bands, bands, strict=True):
+            found = table.get(value)
+            if found is None:
+                continue
             if isinstance(found, int):
                 rows.add(found)
-            elif found:
+            else:
                 rows.update(found)
         if not rows:
             return None
         picked = np.fromiter(rows, np.intp, len(rows))
-        equal = np.count_nonzero(self._hashes[picked] == np.array(hashes, np.uint32), axis=1)
+        equal = np.count_nonzero(self._hashes[picked] == hashes, axis=1)
         jaccard = equal / NUM_HASHES
         ok = _near_duplicates(jaccard, float(count), self._counts[picked])
         if not ok.any():
@@ -87,23 +104,24 @@ class MinHashStoryIndex:
 
     def add(self, story_id: int, signature: bytes) -> None:
         """Register ``story_id`` under ``signature`` (replacing its previous one)."""
-        unpacked = unpack(signature)
-        if unpacked is None:
+        parts = _parts(signature)
+        if parts is None:
             log.debug("story %s has no usable signature; not indexed", story_id)
             return
         self.remove(story_id)
         row = self._take_row()
-        count, hashes = unpacked
+        count, hashes, bands = parts
         self._hashes[row] = hashes
         self._counts[row] = count
         self._story_at[row] = story_id
+        self._bands_at[row] = bands
         self._slot_of[story_id] = row
-        for key in _band_keys(hashes):
-            held = self._bands.get(key)
+        for table, value in zip(self._bands, bands, strict=True):
+            held = table.get(value)
             if held is None:
-                self._bands[key] = row
+                table[value] = row
             elif isinstance(held, int):
-                self._bands[key] = {held, row}
+                table[value] = {held, row}
             else:
                 held.add(row)
         while len(self._slot_of) > self.max_stories:
@@ -114,21 +132,21 @@ class MinHashStoryIndex:
         row = self._slot_of.pop(story_id, None)
         if row is None:
             return
-        hashes = tuple(int(h) for h in self._hashes[row])
-        for key in _band_keys(hashes):
-            held = self._bands.get(key)
+        for table, value in zip(self._bands, self._bands_at[row], strict=True):
+            held = table.get(value)
             if held is None:
                 continue
             if isinstance(held, int):
                 if held == row:
-                    del self._bands[key]
+                    del table[value]
                 continue
             held.discard(row)
             if len(held) == 1:
-                self._bands[key] = next(iter(held))
+                table[value] = next(iter(held))
             elif not held:
-                del self._bands[key]
+                del table[value]
         self._story_at[row] = -1
+        self._bands_at[row] = []
         self._free.append(row)
 
     def _take_row(self) -> int:
@@ -144,6 +162,7 @@ class MinHashStoryIndex:
             counts[:row] = self._counts
             self._hashes, self._counts = grown, counts
         self._story_at.append(-1)
+        self._bands_at.append([])
         return row
 
 

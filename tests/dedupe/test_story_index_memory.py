@@ -40,4 +40,4 @@ def test_cap_and_removal_leave_no_band_keys_behind() -> None:
     assert index.find(_sig(0)) is None and index.find(_sig(49)) == 49
     for i in range(40, 50):
         index.remove(i)
-    assert len(index) == 0 and not index._bands
+    assert len(index) == 0 and not any(index._bands)

@@ -110,6 +110,8 @@ class StoreBase:
         self._index_factory: Callable[[], StoryIndex] = story_index_factory or ExactStoryIndex
         self._index: StoryIndex | None = None  # loaded when a poll first brings new items
         self._lock = threading.RLock()  # the single writer: every call takes it
+        self._source_ids: dict[str, int] = {}  # source rows are never deleted nor renumbered
+        self._held: Connection | None = None  # the transaction of writer(), if open
         self.availability = Availability()  # outages: one WARNING each, counted
         self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -121,14 +123,25 @@ class StoreBase:
 
         SQLAlchemy errors are raised as ``StoreError``.
         """
-        try:
-            with self._lock, self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            error = store_error(action, exc, secret=self._secret)
-            self.availability.failed(str(error), exc)
-            raise error from exc
+        with self._lock:
+            held = self._held
+            if held is not None:  # inside writer(): its transaction, committed there
+                try:
+                    yield held
+                except SQLAlchemyError as exc:
+                    raise self._failed(action, exc) from exc
+                return
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except SQLAlchemyError as exc:
+                raise self._failed(action, exc) from exc
         self.availability.ok()
+
+    def _failed(self, action: str, exc: SQLAlchemyError) -> StoreError:
+        error = store_error(action, exc, secret=self._secret)
+        self.availability.failed(str(error), exc)
+        return error
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -149,9 +162,28 @@ class StoreBase:
 
     @contextmanager
     def writer(self) -> Iterator[None]:
-        """Hold the single-writer lock across several calls (read, decide, write)."""
+        """Hold the single-writer lock across several calls (read, decide, write), in
+        ONE transaction: the calls inside share it, and it commits when the block ends
+        (or rolls back, if it raises). Raises ``StoreError``; the story index is
+        reloaded after a failed commit."""
         with self._lock:
-            yield
+            if self._held is not None:
+                yield
+                return
+            try:
+                with self.engine.begin() as conn:
+                    self._held = conn
+                    try:
+                        yield
+                    finally:
+                        self._held = None
+            except SQLAlchemyError as exc:
+                self._index = None
+                raise self._failed("storing a poll", exc) from exc
+            except BaseException:
+                self._index = None
+                raise
+        self.availability.ok()
 
     async def run(self, fn: Callable[..., _R], *args: object, **kwargs: object) -> _R:
         """Run ``fn`` (a store method, or a function making several calls) in a thread.
@@ -170,6 +202,17 @@ class StoreBase:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def _source_id(self, conn: Connection, name: str) -> int:
+        """The id of source ``name``, read once: a source row is never deleted, and its
+        id never changes. Raises ``StoreError`` for a source not synced."""
+        source_id = self._source_ids.get(name)
+        if source_id is None:
+            found = conn.execute(sa.select(SOURCE.c.id).where(SOURCE.c.name == name)).scalar()
+            if found is None:
+                raise StoreError(f"store: unknown source {name!r} (sync_sources first)")
+            source_id = self._source_ids[name] = int(found)
+        return source_id
 
     @staticmethod
     def _source_row(conn: Connection, name: str) -> Any:

@@ -317,7 +317,7 @@ class PollsMixin(SourcesMixin):
         Lets the pipeline score only new items; ``record_poll`` checks again itself.
         """
         with self._tx("looking up stored items") as conn:
-            source_id = int(self._source_row(conn, name).id)
+            source_id = self._source_id(conn, name)
             stored = stored_guids(conn, source_id, [safe(g) for g in guids])
         return {g for g in guids if safe(g) not in stored}
 
@@ -351,7 +351,7 @@ class PollsMixin(SourcesMixin):
         if not by_guid:
             return []
         with self._tx("looking up stored items") as conn:
-            source_id = int(self._source_row(conn, name).id)
+            source_id = self._source_id(conn, name)
             stored = stored_guids(conn, source_id, list(by_guid))
         return [entry for guid, entry in by_guid.items() if guid not in stored]
 
@@ -397,7 +397,7 @@ class PollsMixin(SourcesMixin):
         with self._lock:
             try:
                 with self._tx(f"storing a poll of {name!r}") as conn:
-                    source_id = int(self._source_row(conn, name).id)
+                    source_id = self._source_id(conn, name)
                     writer = PlanWriter(conn, self._insert, safe, safe_opt)
                     outcome, created = writer.write(source_id, plan, now)
                     self._update_source(conn, name, state, now, next_due_at)

@@ -8,16 +8,17 @@ of items with the same stock phrase, costs one vectorised comparison, not hundre
 Python loops). The answer is the candidate with the highest estimated Jaccard
 similarity (the highest story id on a tie), exactly as the pairwise rule would pick it.
 
-Memory: about 1 kB per story (a row of 64 ``uint32`` hashes, the shingle count and one
-integer key per band). At most ``max_stories`` stories are held, forgetting the oldest
-added first; the table grows by doubling, so a small index (one poll's own stories) is
-small. Not thread-safe: the store uses it from one writer.
+Memory: under 1 kB per story (a row of 64 ``uint32`` hashes, the shingle count, and 32
+sorted 8-byte search keys with their rows). At most ``max_stories`` stories are held,
+forgetting the oldest added first; the tables grow by doubling, so a small index (one
+poll's own stories) is small. Not thread-safe: the store uses it from one writer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,23 +36,34 @@ from watchtower.dedupe import (
 
 log = logging.getLogger(__name__)
 
-_FIRST_CAPACITY = 16
 if ROWS != 2:  # a band is read as one 64-bit integer below
     raise RuntimeError(f"story_index needs bands of 2 hashes, not {ROWS}")
+_FIRST_CAPACITY = 16
 _SIZE = HEADER_SIZE + 4 * NUM_HASHES
+_BAND_SHIFT = np.uint64(58)  # a search key: the band number in the top 6 bits, …
+_VALUE_SHIFT = np.uint64(6)  # … the band value's top 58 bits below
+_BAND_NUMBERS = np.arange(BANDS, dtype=np.uint64) << _BAND_SHIFT
+_MERGE_AT = 256  # stories added are compared one by one until this many join the sorted keys
+_Rows = npt.NDArray[np.intp]
 
 
-def _parts(signature: bytes) -> tuple[int, npt.NDArray[np.uint32], list[int]] | None:
+def _parts(signature: bytes) -> tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.uint64]] | None:
     """(shingle count, the 64 hashes, the 32 band values) of a usable signature.
 
     A band's value is its :data:`ROWS` (2) consecutive 32-bit hashes read as one 64-bit
-    integer, so the band tables can be plain dicts keyed by it."""
+    integer (little-endian, as a row of the hash table reads them)."""
     if len(signature) != _SIZE or signature[0] != VERSION:
         return None
     count = int.from_bytes(signature[1:HEADER_SIZE], "little")
     hashes = np.frombuffer(signature, "<u4", NUM_HASHES, HEADER_SIZE)
-    bands = np.frombuffer(signature, "<u8", BANDS, HEADER_SIZE).tolist()
+    bands = np.frombuffer(signature, "<u8", BANDS, HEADER_SIZE)
     return count, hashes, bands
+
+
+def _search_keys(bands: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """One search key per band value (the last axis holds the 32 bands)."""
+    keys: npt.NDArray[np.uint64] = _BAND_NUMBERS | (bands >> _VALUE_SHIFT)
+    return keys
 
 
 class MinHashStoryIndex:
@@ -59,18 +71,27 @@ class MinHashStoryIndex:
     transaction). ``find`` returns the id of the most similar known story that is a
     near-duplicate of ``signature``, else ``None``; ``add`` registers (or re-points) a
     story; ``remove`` forgets one.
+
+    Layout: a table of signatures (one row per story), and the search keys of every
+    story's bands in one sorted array (``searchsorted`` finds all 32 bands' candidates
+    at once); the few stories added since the last merge are compared directly. A
+    search key drops the band value's 6 lowest bits, so each candidate's band is then
+    compared whole: the candidates are exactly the stories sharing a band value.
     """
 
     def __init__(self, max_stories: int = 20_000) -> None:
         self.max_stories = max_stories
         self._slot_of: OrderedDict[int, int] = OrderedDict()  # story id → row, oldest first
-        self._story_at: list[int] = []  # row → story id (-1: free)
-        self._bands_at: list[list[int]] = []  # row → its band values
-        self._free: list[int] = []
-        self._hashes: npt.NDArray[np.uint32] = np.zeros((0, NUM_HASHES), np.uint32)
+        self._story_at: list[int] = []  # row → story id (-1: free or forgotten)
+        self._free: list[int] = []  # rows free for reuse
+        self._dead: list[int] = []  # rows forgotten since the last merge (keys still point)
+        self._hashes: npt.NDArray[np.uint32] = np.zeros((0, NUM_HASHES), "<u4")
         self._counts: npt.NDArray[np.float64] = np.zeros(0, np.float64)
-        # one table per band: band value → row(s)
-        self._bands: list[dict[int, int | set[int]]] = [{} for _ in range(BANDS)]
+        self._alive: npt.NDArray[np.bool_] = np.zeros(0, np.bool_)
+        self._keys: npt.NDArray[np.uint64] = np.zeros(0, np.uint64)  # sorted search keys
+        self._key_rows: npt.NDArray[np.int32] = np.zeros(0, np.int32)  # … and their rows
+        self._wait: _Rows = np.zeros(_MERGE_AT, np.intp)  # rows added since the last merge
+        self._waiting = 0  # … how many
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -81,18 +102,9 @@ class MinHashStoryIndex:
         if parts is None:
             return None
         count, hashes, bands = parts
-        rows: set[int] = set()
-        for table, value in zip(self._bands, bands, strict=True):
-            found = table.get(value)
-            if found is None:
-                continue
-            if isinstance(found, int):
-                rows.add(found)
-            else:
-                rows.update(found)
-        if not rows:
+        picked = self._candidates(bands)
+        if picked is None:
             return None
-        picked = np.fromiter(rows, np.intp, len(rows))
         equal = np.count_nonzero(self._hashes[picked] == hashes, axis=1)
         jaccard = equal / NUM_HASHES
         ok = _near_duplicates(jaccard, float(count), self._counts[picked])
@@ -101,6 +113,30 @@ class MinHashStoryIndex:
         best_j = jaccard[ok].max()
         tied = picked[ok & (jaccard == best_j)]
         return max(self._story_at[int(row)] for row in tied)
+
+    def _candidates(self, bands: npt.NDArray[np.uint64]) -> _Rows | None:
+        """The live rows sharing at least one band value with ``bands`` (a row may come
+        more than once), or ``None``."""
+        found: list[_Rows] = []
+        if self._keys.size:
+            keys = _search_keys(bands)
+            lo = np.searchsorted(self._keys, keys, "left")
+            hi = np.searchsorted(self._keys, keys, "right")
+            lengths = hi - lo
+            total = int(lengths.sum())
+            if total:  # every position in the 32 ranges [lo, hi), in one gather
+                ends = np.cumsum(lengths)
+                at = np.arange(total) + np.repeat(lo - (ends - lengths), lengths)
+                rows: _Rows = self._key_rows[at].astype(np.intp)
+                found.append(rows[(self._hashes[rows].view("<u8") == bands).any(axis=1)])
+        if self._waiting:
+            waiting = self._wait[: self._waiting]
+            found.append(waiting[(self._hashes[waiting].view("<u8") == bands).any(axis=1)])
+        if not found:
+            return None
+        rows = np.concatenate(found) if len(found) > 1 else found[0]
+        rows = rows[self._alive[rows]]
+        return rows if rows.size else None
 
     def add(self, story_id: int, signature: bytes) -> None:
         """Register ``story_id`` under ``signature`` (replacing its previous one)."""
@@ -113,57 +149,63 @@ class MinHashStoryIndex:
         count, hashes, bands = parts
         self._hashes[row] = hashes
         self._counts[row] = count
+        self._alive[row] = True
         self._story_at[row] = story_id
-        self._bands_at[row] = bands
         self._slot_of[story_id] = row
-        for table, value in zip(self._bands, bands, strict=True):
-            held = table.get(value)
-            if held is None:
-                table[value] = row
-            elif isinstance(held, int):
-                table[value] = {held, row}
-            else:
-                held.add(row)
         while len(self._slot_of) > self.max_stories:
             self.remove(next(iter(self._slot_of)))
+        self._wait[self._waiting] = row
+        self._waiting += 1
+        if self._waiting == _MERGE_AT:
+            self._merge()
 
     def remove(self, story_id: int) -> None:
         """Forget a story (closed, or outside the story window)."""
         row = self._slot_of.pop(story_id, None)
         if row is None:
             return
-        for table, value in zip(self._bands, self._bands_at[row], strict=True):
-            held = table.get(value)
-            if held is None:
-                continue
-            if isinstance(held, int):
-                if held == row:
-                    del table[value]
-                continue
-            held.discard(row)
-            if len(held) == 1:
-                table[value] = next(iter(held))
-            elif not held:
-                del table[value]
         self._story_at[row] = -1
-        self._bands_at[row] = []
-        self._free.append(row)
+        self._alive[row] = False
+        self._dead.append(row)
+
+    def _merge(self) -> None:
+        """Move the waiting stories into the sorted keys (one linear pass: the waiting
+        keys are sorted, then inserted) and drop the forgotten; their rows become free."""
+        keep = self._alive[self._key_rows]
+        keys, rows = self._keys[keep], self._key_rows[keep]
+        waiting = self._wait[: self._waiting]
+        waiting = waiting[self._alive[waiting]]
+        new_keys = _search_keys(self._hashes[waiting].view("<u8")).ravel()
+        order = np.argsort(new_keys, kind="stable")
+        new_keys = new_keys[order]
+        new_rows = np.repeat(waiting, BANDS)[order].astype(np.int32)
+        at = np.searchsorted(keys, new_keys, "right")
+        self._keys = np.insert(keys, at, new_keys)
+        self._key_rows = np.insert(rows, at, new_rows)
+        self._waiting = 0
+        self._free.extend(self._dead)
+        self._dead.clear()
 
     def _take_row(self) -> int:
         if self._free:
             return self._free.pop()
         row = len(self._story_at)
         if row == len(self._hashes):
-            size = min(max(_FIRST_CAPACITY, 2 * row), self.max_stories + 1)
-            size = max(size, row + 1)
-            grown = np.zeros((size, NUM_HASHES), np.uint32)
-            grown[:row] = self._hashes
-            counts = np.zeros(size, np.float64)
-            counts[:row] = self._counts
-            self._hashes, self._counts = grown, counts
+            size = max(_FIRST_CAPACITY, 2 * row)
+            self._hashes = _grown(self._hashes, size)
+            self._counts = _grown(self._counts, size)
+            self._alive = _grown(self._alive, size)
         self._story_at.append(-1)
-        self._bands_at.append([])
         return row
+
+
+_A = TypeVar("_A", bound=np.generic)
+
+
+def _grown(array: npt.NDArray[_A], size: int) -> npt.NDArray[_A]:
+    grown = np.zeros((size, *array.shape[1:]), array.dtype)
+    grown[: len(array)] = array
+    return grown
 
 
 def _near_duplicates(

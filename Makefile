@@ -17,8 +17,10 @@ run: $(STAMP)
 	mkdir -p var
 	$(BIN)/watchtower run --config $(CONFIG)
 
+# Two test processes per machine of two cores or more (pytest-xdist); every test runs,
+# the slow ones (marked `slow`) too. One process: `.venv/bin/python -m pytest -q -n 0`.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses=auto --maxprocesses=4
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The label key of a store whose feedback teaches nothing (see :meth:`Runtime.relearn`).
+_UNTAUGHT = "untaught"
+
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
@@ -173,11 +176,19 @@ class Runtime:
     async def relearn(self) -> bool:
         """Score with the store's feedback: when the labelled items (verdicts, imports)
         changed since the last call, retrain (cached) and give the poll the corrected
-        scorer. Returns whether the scorer changed."""
+        scorer. Returns whether the scorer changed. Labels that teach nothing (none
+        relevant or not relevant) score with the matcher itself, and the feedback model
+        is not even imported."""
+        items = await asyncio.to_thread(self.store.labelled_items)
+        if not any(i.label in (0, 2) for i in items):
+            if self._labels == _UNTAUGHT:
+                return False
+            self._labels = _UNTAUGHT
+            self.pipeline.scorer = self._matcher
+            return True
         from watchtower.feedback_cache import feedback_scorer
         from watchtower.feedback_model import labels_digest
 
-        items = await asyncio.to_thread(self.store.labelled_items)
         digest = labels_digest(items)
         if digest == self._labels:
             return False

@@ -1,6 +1,7 @@
 """Poll one source end to end, as a list of stages, each owned by one module:
 
 1. fetch                      ``fetch`` (conditional GET)        → FetchResult
+   (a 304 ends here: its source state goes to ``pollbatch``, written with many others)
 2. parse                      ``sources.dispatch`` (worker)      → [Entry], new fetch state
 3. drop already-seen items    ``Store.unseen_entries``           → new [Entry]
 3b. full text (``full_text``) ``evidence.full_text_stage``       → [Entry] with documents
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
@@ -45,10 +46,12 @@ from watchtower.models import (
     Entry,
     FetchResult,
     FetchState,
+    NotModified,
     PollOutcome,
     ScoredEntry,
     SourceState,
 )
+from watchtower.pollbatch import NotModifiedBatch
 from watchtower.sources import dispatch
 from watchtower.store import Store
 from watchtower.units import format_duration
@@ -124,6 +127,7 @@ class Pipeline:
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
+        self.unchanged = NotModifiedBatch(store, on_lost=self._forget)
         self._archiver = evidence.Archiver()
         self.stopping = False
         self._slots: tuple[int, asyncio.Semaphore] | None = None
@@ -141,12 +145,23 @@ class Pipeline:
         """Run one store operation through the store's single-writer queue."""
         return await self.store.run(fn, *args, **kwargs)
 
+    async def flush_unchanged(self) -> None:
+        """Write the source states of the 304s not yet written (see :mod:`pollbatch`)."""
+        await self.unchanged.flush()
+
+    def _forget(self, names: Iterable[str]) -> None:
+        """Drop the cached states of ``names``: the next poll reads the store's."""
+        if self._states is not None:
+            for name in names:
+                self._states.pop(name, None)
+
     async def _state(self, name: str) -> SourceState:
         async with self._states_lock:
             if self._states is None:
                 self._states = await self.call_store(self.store.source_states)
         state = self._states.get(name)
-        if state is None:  # a source added by a reload
+        if state is None:  # a source added by a reload, or forgotten
+            await self.unchanged.flush_for(name)
             state = await self.call_store(self.store.source_state, name)
             self._states[name] = state
         return state
@@ -156,7 +171,9 @@ class Pipeline:
             self._states[state.name] = state
 
     async def _write(self, name: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """A store write for source ``name``; if it fails, its cached state is dropped."""
+        """A store write for source ``name``, after its waiting 304 state (if any); if it
+        fails, its cached state is dropped."""
+        await self.unchanged.flush_for(name)
         try:
             return await self.call_store(fn, *args, **kwargs)
         except BaseException:
@@ -203,6 +220,8 @@ class Pipeline:
             result = await self.fetcher.fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
+            if result.not_modified:
+                return self._not_modified(source, state, result, now)
             fetched_at = self.clock()
             parsed = await self._parse(source, result, state, limits)
             fresh = await self._drop_seen(source, parsed.entries)
@@ -243,14 +262,41 @@ class Pipeline:
                 kept, page=page, fetched_at=fetched_at, snapshot=parsed.state.snapshot
             )
             await self._archive(outcome, found)
-        status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
             source.label,
-            status,
+            "ok",
             outcome.new_items,
             len(outcome.new_alerts),
             outcome.joined_stories,
         )
+
+    def _not_modified(
+        self, source: SourceConfig, state: SourceState, result: FetchResult, now: datetime
+    ) -> PollReport:
+        """A 304: nothing to parse, score or store but the source's new state, which is
+        queued for the next batch write instead of a store call of its own. A crash
+        before that write loses only this state: the source is then polled again."""
+        fresh = replace(
+            state,
+            etag=result.etag or state.etag,
+            last_modified=result.last_modified or state.last_modified,
+            consecutive_failures=0,
+            last_error=None,
+            last_success_at=now,
+            next_due_at=now + source.every,
+        )
+        self._remember(fresh)
+        self.unchanged.add(
+            NotModified(
+                source.label,
+                fresh.etag,
+                fresh.last_modified,
+                fresh.page_hash,
+                polled_at=now,
+                next_due_at=fresh.next_due_at,
+            )
+        )
+        return PollReport(source.label, "not-modified")
 
     def _limits(self) -> _Limits:
         fetch_cfg = self.config.fetch
@@ -264,8 +310,6 @@ class Pipeline:
             last_modified=result.last_modified or state.last_modified,
             page_hash=state.page_hash,
         )
-        if result.not_modified:
-            return Parsed([], keep)
         if source.kind == "page":
             page = await dispatch.parse_page_in_worker(
                 result,
@@ -353,9 +397,9 @@ class Pipeline:
         error that is no outage (a refused statement) is logged here, in one line.
         """
         reason = str(exc)
-        if self._states is not None:
-            self._states.pop(source.label, None)
+        self._forget([source.label])
         now = self.clock()
+        await self.unchanged.flush_for(source.label)
         try:
             failures: int = await self.call_store(
                 self.store.record_failure,

@@ -160,6 +160,9 @@ class Runtime:
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
         self.pipeline = Pipeline(config, self.store, matcher, fetcher, alert_channels(config))
+        # Closing (shutdown, end of run --once) writes the 304 states still waiting,
+        # before the store closes.
+        self._stack.push_async_callback(self.pipeline.flush_unchanged)
         self._matcher = matcher
         await self.relearn()
         self._client = await self._stack.enter_async_context(
@@ -226,6 +229,7 @@ async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[Po
 async def run_once_async(config: Config) -> RunSummary:
     async with Runtime(config) as runtime:
         reports = await poll_all(runtime, config.feed_and_page_sources())
+        await runtime.pipeline.flush_unchanged()  # the health check reads what they wrote
         await health.check_health(runtime.store, config, datetime.now(UTC))
         stats, left = await deliver_due(runtime, config.service.deliver_timeout.total_seconds())
     summary = RunSummary(

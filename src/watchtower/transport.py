@@ -11,11 +11,12 @@ no retries, one verifying TLS context per process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -45,7 +46,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, policy: AddressPolicy) -> None:
         self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
 
     async def _resolve(self, host: str, port: int) -> list[str]:
         try:
@@ -82,12 +82,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for ip in allowed:
             try:
-                return await self._inner.connect_tcp(
-                    ip,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
+                return await AsyncioStream.connect(
+                    ip, port, timeout=timeout, local_address=local_address, options=socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -103,7 +99,93 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         raise AddressRefused("unix sockets refused")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
+
+
+@contextlib.contextmanager
+def _mapped(timeout_error: type[Exception], error: type[Exception]) -> Iterator[None]:
+    """Raise a timeout as ``timeout_error`` and a socket or TLS error as ``error``."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timeout_error(str(exc) or "timed out") from exc
+    except (OSError, ssl.SSLError, EOFError) as exc:
+        raise error(str(exc) or type(exc).__name__) from exc
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """An httpcore network stream on asyncio's own streams.
+
+    What httpcore's AnyIO backend does, without its per-call costs: AnyIO builds its
+    socket attributes (a ``getpeername`` system call) each time the connection pool
+    asks whether an idle connection is still usable, which it does for every idle
+    connection on every request. Here that answer is read from the stream's state.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(
+        cls,
+        ip: str,
+        port: int,
+        *,
+        timeout: float | None,
+        local_address: str | None,
+        options: Iterable[Any] | None,
+    ) -> AsyncioStream:
+        """A TCP connection to ``ip``:``port`` (TCP_NODELAY, as asyncio sets it)."""
+        local = (local_address, 0) if local_address else None
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(ip, port, local_addr=local)
+        sock = writer.get_extra_info("socket")
+        for option in options or ():
+            sock.setsockopt(*option)
+        return cls(reader, writer)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+            if self._writer.is_closing():
+                raise OSError("connection closed")
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+
+    async def aclose(self) -> None:
+        self._writer.close()
+        await asyncio.sleep(0)  # let the transport finish closing
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+                async with asyncio.timeout(timeout):
+                    await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # an idle connection with data or EOF is unusable
+            buffered = bool(getattr(self._reader, "_buffer", b""))
+            return self._writer.is_closing() or self._reader.at_eof() or buffered
+        names = {"client_addr": "sockname", "server_addr": "peername"}
+        return self._writer.get_extra_info(names.get(info, info))
 
 
 @functools.cache

@@ -33,6 +33,7 @@ from watchtower.review import link_maker
 from watchtower.sources import worker
 from watchtower.store import Store
 from watchtower.store import lock as store_lock
+from watchtower.transport import verifying_context
 
 if TYPE_CHECKING:
     from watchtower.feedback_model import FeedbackScorer
@@ -166,7 +167,7 @@ class Runtime:
         self._matcher = matcher
         await self.relearn()
         self._client = await self._stack.enter_async_context(
-            httpx.AsyncClient(follow_redirects=False)
+            httpx.AsyncClient(follow_redirects=False, verify=verifying_context(trust_env=True))
         )
         self.links = await asyncio.to_thread(link_maker, config, self.store)
         self.delivery = delivery_worker(self.store, config, self._client, self.links)

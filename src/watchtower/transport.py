@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
+import os
 import socket
 import ssl
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -188,10 +190,53 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return self._writer.get_extra_info(names.get(info, info))
 
 
+class LazyVerifyingContext(ssl.SSLContext):
+    """The verifying TLS context httpx makes by default (``verify=True``), whose CA
+    certificates are loaded on its first TLS connection rather than when it is made:
+    loading the bundle takes 30-200 ms, which a run without HTTPS never needs."""
+
+    _cafile: str | None
+    _capath: str | None
+    _loaded: bool
+
+    def __new__(cls, cafile: str | None = None, capath: str | None = None) -> LazyVerifyingContext:
+        context = super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)  # hostname and chain checked
+        context._cafile, context._capath, context._loaded = cafile, capath, False
+        keylog = os.environ.get("SSLKEYLOGFILE")
+        if keylog and not sys.flags.ignore_environment:  # as ssl.create_default_context
+            context.keylog_filename = keylog
+        return context
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.load_verify_locations(cafile=self._cafile, capath=self._capath)
+            self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
+def verifying_context(*, trust_env: bool) -> ssl.SSLContext:
+    """What ``httpx.create_ssl_context(verify=True, trust_env=...)`` returns (certifi's
+    CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when ``trust_env``), loaded lazily."""
+    if trust_env and os.environ.get("SSL_CERT_FILE"):
+        return LazyVerifyingContext(cafile=os.environ["SSL_CERT_FILE"])
+    if trust_env and os.environ.get("SSL_CERT_DIR"):
+        return LazyVerifyingContext(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return LazyVerifyingContext(cafile=certifi.where())
+
+
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context, built once (loading the CA bundle takes ~0.2 s)."""
-    return httpx.create_ssl_context(trust_env=False)
+    """The verifying TLS context of every fetch, one per process."""
+    return verifying_context(trust_env=False)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -204,9 +249,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         max_connections: int = 100,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(trust_env=False, retries=0)
+        context = ssl_context or _ssl_context()
+        super().__init__(verify=context, trust_env=False, retries=0)  # its pool is replaced
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or _ssl_context(),
+            ssl_context=context,
             max_connections=max_connections,
             max_keepalive_connections=min(20, max_connections),
             keepalive_expiry=5.0,

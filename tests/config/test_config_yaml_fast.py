@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
+from watchtower import yamlpos
 from watchtower.yamlfast import Unsupported, load_fast
 from watchtower.yamlpos import MAX_NODES, YamlSyntaxError, load_yaml, load_yaml_roundtrip
 
@@ -57,6 +58,13 @@ CORNERS = {
     "crlf": "a: 1\r\nb:\r\n  - x\r\n",
     "long key": "? " + "k" * 2000 + "\n: v\n",
 }
+
+
+@pytest.fixture(autouse=True)
+def _fast_path_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short documents normally go to the round-trip loader: here they take the fast
+    path too, so that it is what is compared."""
+    monkeypatch.setattr(yamlpos, "FAST_FROM", 0)
 
 
 def _outcome(load: object, text: str) -> tuple[object, ...]:

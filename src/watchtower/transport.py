@@ -115,6 +115,10 @@ def _mapped(timeout_error: type[Exception], error: type[Exception]) -> Iterator[
         raise error(str(exc) or type(exc).__name__) from exc
 
 
+#: Seconds a closing connection may take (a TLS close_notify exchange).
+CLOSE_TIMEOUT = 1.0
+
+
 class AsyncioStream(httpcore.AsyncNetworkStream):
     """An httpcore network stream on asyncio's own streams.
 
@@ -164,8 +168,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 await self._writer.drain()
 
     async def aclose(self) -> None:
+        """Close, waiting (at most :data:`CLOSE_TIMEOUT`) for TLS to say goodbye; a
+        connection that does not close in time is aborted."""
         self._writer.close()
-        await asyncio.sleep(0)  # let the transport finish closing
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except Exception:  # closing: there is nothing left to report
+            self._writer.transport.abort()
 
     async def start_tls(
         self,
@@ -261,3 +271,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             retries=0,
             network_backend=GuardedBackend(policy),
         )
+
+    async def request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send ``request`` through the guarded pool; the answer's body is a stream
+        (read it with ``aiter_stream``, then ``aclose``). Raises httpcore's errors."""
+        return await self._pool.handle_async_request(request)

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_e2e_run_once import RELEVANT, rss
+from tests.support import LoopbackHTTP, feed_with_etag, shipped_baseline_yaml
 from watchtower.config import Config, load_config
 from watchtower.errors import HTTPStatusError, StoreError
 from watchtower.models import FetchResult, NotModified, Score
 from watchtower.pipeline import Pipeline
 from watchtower.pollbatch import NotModifiedBatch
+from watchtower.runtime import Runtime
 from watchtower.store import Store
 
 NOW = datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
@@ -235,3 +238,33 @@ def test_a_crash_before_the_flush_loses_only_the_304_state(tmp_path: Path, store
         again = _pipeline(config, store, fetcher)
         assert asyncio.run(again.poll(source)).status == "not-modified"
         assert fetcher.sent == [(source.url, before.etag)]
+
+
+def test_closing_the_runtime_writes_the_waiting_304s(
+    http_server: LoopbackHTTP, tmp_path: Path, store_url: str
+) -> None:
+    """What the daemon does at shutdown: the runtime closes after writing the batch."""
+    http_server.routes["/f.xml"] = feed_with_etag(rss(RELEVANT, "f"), '"v1"')
+    path = tmp_path / "watchtower.yaml"
+    path.write_text(
+        f"store: '{store_url}'\n{shipped_baseline_yaml(tmp_path)}\n"
+        "fetch: {allow_private_addresses: true, timeout: 5s}\n"
+        f"sources:\n  - {{name: F, feed: '{http_server.url('/f.xml')}', every: 10m}}\n"
+    )
+    config = load_config(path)
+    source = config.feed_and_page_sources()[0]
+    later = NOW + timedelta(hours=1)
+
+    async def scenario() -> None:
+        async with Runtime(config) as runtime:
+            runtime.pipeline.clock = lambda: NOW
+            assert (await runtime.pipeline.poll(source)).status == "ok"
+            runtime.pipeline.clock = lambda: later
+            assert (await runtime.pipeline.poll(source)).status == "not-modified"
+            assert len(runtime.pipeline.unchanged) == 1
+
+    asyncio.run(scenario())
+    with Store.open(store_url) as store:
+        state = store.source_state("F")
+    assert state.etag == '"v1"' and state.last_success_at == later
+    assert state.next_due_at == later + timedelta(minutes=10)

@@ -1,3 +1,23 @@
-from watchtower.cli import main
+"""``python -m watchtower`` and the ``watchtower`` command.
 
-main()
+Start-up imports create a few hundred thousand objects that live as long as the
+process and are never garbage: the cyclic collector is paused while they are made
+(about a tenth of the start-up time) and resumed, with them frozen out of its way,
+once the command has loaded what it needs (:func:`watchtower.cli.startup_done`).
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def main() -> None:
+    """Run the command line (the ``watchtower`` console script)."""
+    gc.disable()
+    from watchtower.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ as a message that says how to fix it, with exit code 2 — never a traceback.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -102,10 +103,21 @@ def _secrets(config: Config) -> list[str]:
     return [s for s in secrets if s]
 
 
+def startup_done() -> None:
+    """Resume the garbage collector paused by :func:`watchtower.__main__.main`, with the
+    objects made so far frozen (a no-op when it was not paused)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="watchtower")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Watch news feeds and web pages for one subject; alert on what matters."""
+    if ctx.invoked_subcommand != "run":  # run resumes it once its modules are loaded
+        startup_done()
 
 
 @cli.command()
@@ -119,10 +131,12 @@ def run(config_path: Path | None, once: bool, verbose: bool) -> None:
     if once:
         from watchtower.runtime import run_once
 
+        startup_done()
         run_once(config)
         return
     from watchtower.daemon import Daemon
 
+    startup_done()
     sys.exit(asyncio.run(Daemon(config, config.path).run()))
 
 

@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from watchtower import __version__
@@ -66,6 +67,13 @@ FEED_ACCEPT = (
     "application/json;q=0.5, text/html;q=0.3, */*;q=0.1"
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: httpcore's errors of a connection or of the peer's HTTP (timeouts are caught apart).
+CONNECTION_ERRORS = (
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.ConnectionNotAvailable,
+)
 MAX_RETRY_AFTER = 7 * 24 * 3600.0
 
 
@@ -230,7 +238,13 @@ class Fetcher:
             if clean:
                 self.user_agent += f" (+{clean})"
         self._ssl_context = ssl_context
-        self._client: httpx.AsyncClient | None = None
+        self._transport: GuardedTransport | None = None
+        self._base_headers = [
+            (b"Accept-Encoding", b"gzip, deflate"),
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", self.user_agent.encode("utf-8")),
+        ]
+        self._timeouts = {t: self.timeout for t in ("connect", "read", "write", "pool")}
         self._gates: dict[str, _HostGate] = {}
 
     @classmethod
@@ -249,14 +263,8 @@ class Fetcher:
         return cls(**kwargs)
 
     async def __aenter__(self) -> Fetcher:
-        self._client = httpx.AsyncClient(
-            transport=GuardedTransport(self.policy, ssl_context=self._ssl_context),
-            timeout=httpx.Timeout(self.timeout),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
-        )
-        await self._client.__aenter__()
+        self._transport = GuardedTransport(self.policy, ssl_context=self._ssl_context)
+        await self._transport.__aenter__()
         return self
 
     async def __aexit__(
@@ -265,9 +273,9 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
 
     def _gate(self, host: str) -> _HostGate:
         gate = self._gates.get(host)
@@ -290,13 +298,13 @@ class Fetcher:
         subclasses: FetchTimeout, BodyTooLarge, AddressRefused, RedirectError,
         HTTPStatusError (429/503 carry ``retry_after`` seconds) or FetchError.
         """
-        if self._client is None:
+        if self._transport is None:
             raise RuntimeError("Fetcher used outside 'async with'")
-        headers = {"Accept": accept}
+        headers = [(b"Accept", accept.encode("latin-1")), *self._base_headers]
         if etag:
-            headers["If-None-Match"] = etag
+            headers.append((b"If-None-Match", _header_value(etag)))
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            headers.append((b"If-Modified-Since", _header_value(last_modified)))
         started = time.monotonic()
         budget = self.timeout
         seen = {url}
@@ -307,7 +315,7 @@ class Fetcher:
                 t0 = time.monotonic()
                 try:
                     async with asyncio.timeout(budget):
-                        outcome = await self._hop(self._client, current, headers, url, hop)
+                        outcome = await self._hop(self._transport, current, headers, url, hop)
                 except TimeoutError as exc:
                     raise FetchTimeout(
                         f"timeout after {human_seconds(self.timeout)}", url=url
@@ -340,44 +348,55 @@ class Fetcher:
 
     async def _hop(
         self,
-        client: httpx.AsyncClient,
+        transport: GuardedTransport,
         url: str,
-        headers: dict[str, str],
+        headers: list[tuple[bytes, bytes]],
         origin: str,
         hop: int,
     ) -> FetchResult | _Redirect:
         try:
-            request = client.build_request("GET", url, headers=headers)
-            response = await client.send(request, stream=True)
+            target = httpx.URL(url)
+            request = httpcore.Request(
+                "GET",
+                httpcore.URL(
+                    scheme=target.raw_scheme,
+                    host=target.raw_host,
+                    port=target.port,
+                    target=target.raw_path,
+                ),
+                headers=[(b"Host", target.netloc), *headers],
+                extensions={"timeout": self._timeouts},
+            )
+            answer = await transport.request(request)
         except AddressRefused as exc:
             reason = f"redirect to {exc.reason}" if hop else exc.reason
             raise AddressRefused(reason, url=origin) from exc
         except FetchError as exc:
             exc.url = origin
             raise
-        except httpx.TimeoutException as exc:
+        except httpcore.TimeoutException as exc:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        except (httpx.InvalidURL, httpcore.UnsupportedProtocol) as exc:
             raise FetchError("invalid URL", url=origin) from exc
-        except httpx.HTTPError as exc:
+        except CONNECTION_ERRORS as exc:
             raise FetchError(
                 f"connection failed: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
         try:
-            return await self._answer(response, url, origin)
+            return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
         finally:
-            await response.aclose()
+            await answer.aclose()
 
     async def _answer(
-        self, response: httpx.Response, url: str, origin: str
+        self, response: httpcore.Response, raw: httpx.Headers, url: str, origin: str
     ) -> FetchResult | _Redirect:
-        status = response.status_code
+        status = response.status
         if status in REDIRECT_STATUSES:
-            location = response.headers.get("location")
+            location = raw.get("location")
             if not location:
                 raise RedirectError(f"HTTP {status} redirect without Location", url=origin)
             return _Redirect(location)
-        headers = {k.lower(): v for k, v in response.headers.items()}
+        headers = {k.lower(): v for k, v in raw.items()}
         if status == 304:
             # A 304 never has a body (h11 reads none); reading its end lets the pool keep
             # the connection instead of closing it, one TCP handshake saved per source.
@@ -391,8 +410,8 @@ class Fetcher:
                 last_modified=headers.get("last-modified"),
             )
         if not 200 <= status < 300:
-            raise _status_error(status, response.headers, origin)
-        body = await self._read_body(response, origin)
+            raise _status_error(status, raw, origin)
+        body = await self._read_body(response, raw, origin)
         headers.pop("content-encoding", None)
         headers["content-length"] = str(len(body))
         return FetchResult(
@@ -404,25 +423,35 @@ class Fetcher:
             last_modified=headers.get("last-modified"),
         )
 
-    async def _read_body(self, response: httpx.Response, origin: str) -> bytes:
-        coding = _content_coding(response.headers)
-        length = response.headers.get("content-length", "")
+    async def _read_body(
+        self, response: httpcore.Response, raw: httpx.Headers, origin: str
+    ) -> bytes:
+        coding = _content_coding(raw)
+        length = raw.get("content-length", "")
         if coding is None and length.isdigit() and int(length) > self.max_bytes:
             raise BodyTooLarge(f"body over {human_size(self.max_bytes)}", url=origin)
         inflater = _Inflater(coding, self.max_bytes)
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_stream():
                 inflater.feed(chunk)
         except FetchError as exc:
             exc.url = origin
             raise
-        except httpx.TimeoutException as exc:
+        except httpcore.TimeoutException as exc:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
-        except httpx.HTTPError as exc:
+        except CONNECTION_ERRORS as exc:
             raise FetchError(
                 f"connection broken: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
         return inflater.body()
+
+
+def _header_value(text: str) -> bytes:
+    """A stored validator as a header value (as it came: Latin-1, else UTF-8)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 def _status_error(status: int, headers: httpx.Headers, origin: str) -> HTTPStatusError:

@@ -39,7 +39,6 @@ from typing import Literal, Protocol
 
 from watchtower.errors import FetchError, ParseError
 from watchtower.models import Entry, FetchedDocument, FetchResult
-from watchtower.sources.article import extract_article_in_worker
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +130,8 @@ async def fetch_full_text(
         log.warning("%s: full text fetch of %s failed", entry.source, entry.url, exc_info=True)
         return _failed(entry, f"full text not fetched: {type(exc).__name__}")
     document = FetchedDocument.of(result, fetched_at)
+    from watchtower.sources.article import extract_article_in_worker
+
     try:
         article = await extract_article_in_worker(
             result, entry.source, timeout=parse_timeout, memory=parse_memory

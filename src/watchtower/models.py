@@ -223,6 +223,19 @@ class FetchState:
 
 @_pickles_by_position
 @dataclass(frozen=True, slots=True)
+class NotModified:
+    """A poll answered 304: all the store keeps of it is the source's new state (the
+    validators, a clean health record, when it was polled and is due again)."""
+
+    name: str
+    etag: str | None
+    last_modified: str | None
+    page_hash: str | None
+    polled_at: datetime
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredEntry:
     """An entry with its score and its near-duplicate signature (see ``dedupe``)."""
 

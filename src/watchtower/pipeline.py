@@ -1,6 +1,7 @@
 """Poll one source end to end, as a list of stages, each owned by one module:
 
 1. fetch                      ``fetch`` (conditional GET)        → FetchResult
+   (a 304 ends here: its source state goes to ``pollbatch``, written with many others)
 2. parse                      ``sources.dispatch`` (worker)      → [Entry], new fetch state
 3. drop already-seen items    ``Store.unseen_entries``           → new [Entry]
 3b. full text (``full_text``) ``evidence.full_text_stage``       → [Entry] with documents
@@ -25,14 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar
 
 from watchtower import alerting, evidence, metrics, scoring
+from watchtower.backoff import backing_off, backoff
 from watchtower.config import Config, SourceConfig
 from watchtower.errors import (
     FetchError,
@@ -45,10 +46,12 @@ from watchtower.models import (
     Entry,
     FetchResult,
     FetchState,
+    NotModified,
     PollOutcome,
     ScoredEntry,
     SourceState,
 )
+from watchtower.pollbatch import NotModifiedBatch
 from watchtower.sources import dispatch
 from watchtower.store import Store
 from watchtower.units import format_duration
@@ -124,6 +127,7 @@ class Pipeline:
         # process is the store's only writer of source state.
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
+        self.unchanged = NotModifiedBatch(store, on_lost=self._forget)
         self._archiver = evidence.Archiver()
         self.stopping = False
         self._slots: tuple[int, asyncio.Semaphore] | None = None
@@ -141,12 +145,23 @@ class Pipeline:
         """Run one store operation through the store's single-writer queue."""
         return await self.store.run(fn, *args, **kwargs)
 
+    async def flush_unchanged(self) -> None:
+        """Write the source states of the 304s not yet written (see :mod:`pollbatch`)."""
+        await self.unchanged.flush()
+
+    def _forget(self, names: Iterable[str]) -> None:
+        """Drop the cached states of ``names``: the next poll reads the store's."""
+        if self._states is not None:
+            for name in names:
+                self._states.pop(name, None)
+
     async def _state(self, name: str) -> SourceState:
         async with self._states_lock:
             if self._states is None:
                 self._states = await self.call_store(self.store.source_states)
         state = self._states.get(name)
-        if state is None:  # a source added by a reload
+        if state is None:  # a source added by a reload, or forgotten
+            await self.unchanged.flush_for(name)
             state = await self.call_store(self.store.source_state, name)
             self._states[name] = state
         return state
@@ -156,7 +171,9 @@ class Pipeline:
             self._states[state.name] = state
 
     async def _write(self, name: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """A store write for source ``name``; if it fails, its cached state is dropped."""
+        """A store write for source ``name``, after its waiting 304 state (if any); if it
+        fails, its cached state is dropped."""
+        await self.unchanged.flush_for(name)
         try:
             return await self.call_store(fn, *args, **kwargs)
         except BaseException:
@@ -186,7 +203,7 @@ class Pipeline:
                 report = await self._poll(source, force=force)
             except StoreError as exc:
                 report = await self._store_failed(source, exc)
-            report = _with_seconds(report, time.monotonic() - started)
+            report = replace(report, seconds=time.monotonic() - started)
         metrics.observe_poll(
             source.label, report.status, report.seconds, report.new_items, report.new_alerts
         )
@@ -195,7 +212,7 @@ class Pipeline:
     async def _poll(self, source: SourceConfig, *, force: bool) -> PollReport:
         now = self.clock()
         state = await self._state(source.label)
-        if not force and _backing_off(state, now):
+        if not force and backing_off(state, now):
             log.debug("source %s: backing off until %s", source.label, state.next_due_at)
             return PollReport(source.label, "skipped")
         limits = self._limits()
@@ -203,6 +220,8 @@ class Pipeline:
             result = await self.fetcher.fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified
             )
+            if result.not_modified:
+                return self._not_modified(source, state, result, now)
             fetched_at = self.clock()
             parsed, enriched, scored = await self._parse_and_score(source, result, state, limits)
         except (FetchError, ParseError) as exc:
@@ -233,10 +252,9 @@ class Pipeline:
                 kept, page=page, fetched_at=fetched_at, snapshot=parsed.state.snapshot
             )
             await self._archive(outcome, found)
-        status: PollStatus = "not-modified" if result.not_modified else "ok"
         return PollReport(
             source.label,
-            status,
+            "ok",
             outcome.new_items,
             len(outcome.new_alerts),
             outcome.joined_stories,
@@ -281,6 +299,34 @@ class Pipeline:
         )
         return parsed, enriched, enriched.annotate(scored)
 
+    def _not_modified(
+        self, source: SourceConfig, state: SourceState, result: FetchResult, now: datetime
+    ) -> PollReport:
+        """A 304: nothing to parse, score or store but the source's new state, which is
+        queued for the next batch write instead of a store call of its own. A crash
+        before that write loses only this state: the source is then polled again."""
+        fresh = replace(
+            state,
+            etag=result.etag or state.etag,
+            last_modified=result.last_modified or state.last_modified,
+            consecutive_failures=0,
+            last_error=None,
+            last_success_at=now,
+            next_due_at=now + source.every,
+        )
+        self._remember(fresh)
+        self.unchanged.add(
+            NotModified(
+                source.label,
+                fresh.etag,
+                fresh.last_modified,
+                fresh.page_hash,
+                polled_at=now,
+                next_due_at=fresh.next_due_at,
+            )
+        )
+        return PollReport(source.label, "not-modified")
+
     def _limits(self) -> _Limits:
         fetch_cfg = self.config.fetch
         return _Limits(fetch_cfg.parse_timeout.total_seconds(), int(fetch_cfg.parse_memory))
@@ -293,8 +339,6 @@ class Pipeline:
             last_modified=result.last_modified or state.last_modified,
             page_hash=state.page_hash,
         )
-        if result.not_modified:
-            return Parsed([], keep)
         if source.kind == "page":
             page = await dispatch.parse_page_in_worker(
                 result,
@@ -382,9 +426,9 @@ class Pipeline:
         error that is no outage (a refused statement) is logged here, in one line.
         """
         reason = str(exc)
-        if self._states is not None:
-            self._states.pop(source.label, None)
+        self._forget([source.label])
         now = self.clock()
+        await self.unchanged.flush_for(source.label)
         try:
             failures: int = await self.call_store(
                 self.store.record_failure,
@@ -439,26 +483,6 @@ class Pipeline:
         return PollReport(source.label, "error", error=reason)
 
 
-def backoff(
-    every: timedelta,
-    failures: int,
-    cap: timedelta,
-    *,
-    retry_after: float | None = None,
-    rng: Callable[[], float] = random.random,
-) -> timedelta:
-    """Delay before the next try: the poll interval doubled per failure, capped, jittered.
-
-    A server's ``Retry-After`` is honoured when it asks for longer.
-    """
-    base = min(every * (2 ** max(failures - 1, 0)), cap)
-    delay: timedelta = base * (0.8 + 0.4 * rng())
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    ceiling: timedelta = max(cap, timedelta(seconds=retry_after or 0))
-    return min(delay, ceiling)
-
-
 def _all_new(source: SourceConfig, state: SourceState, result: FetchResult) -> bool:
     """True for a feed answer of a source that has nothing stored yet, read as it is."""
     return (
@@ -466,23 +490,4 @@ def _all_new(source: SourceConfig, state: SourceState, result: FetchResult) -> b
         and not source.full_text
         and not result.not_modified
         and state.last_success_at is None
-    )
-
-
-def _backing_off(state: SourceState, now: datetime) -> bool:
-    return bool(
-        state.consecutive_failures and state.next_due_at is not None and now < state.next_due_at
-    )
-
-
-def _with_seconds(report: PollReport, seconds: float) -> PollReport:
-    return PollReport(
-        report.source,
-        report.status,
-        report.new_items,
-        report.new_alerts,
-        report.joined_stories,
-        report.error,
-        seconds,
-        report.store_error,
     )

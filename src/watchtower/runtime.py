@@ -32,12 +32,16 @@ from watchtower.review import link_maker
 from watchtower.sources import worker
 from watchtower.store import Store
 from watchtower.store import lock as store_lock
+from watchtower.transport import verifying_context
 
 if TYPE_CHECKING:
     from watchtower.alerting import StoryIndex
     from watchtower.feedback_model import FeedbackScorer
 
 log = logging.getLogger(__name__)
+
+#: The label key of a store whose feedback teaches nothing (see :meth:`Runtime.relearn`).
+_UNTAUGHT = "untaught"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +169,13 @@ class Runtime:
         matcher = await asyncio.to_thread(load_matcher, config)
         fetcher = await self._stack.enter_async_context(Fetcher.from_config(config.fetch))
         self.pipeline = Pipeline(config, self.store, matcher, fetcher, alert_channels(config))
+        # Closing (shutdown, end of run --once) writes the 304 states still waiting,
+        # before the store closes.
+        self._stack.push_async_callback(self.pipeline.flush_unchanged)
         self._matcher = matcher
         await self.relearn()
         self._client = await self._stack.enter_async_context(
-            httpx.AsyncClient(follow_redirects=False)
+            httpx.AsyncClient(follow_redirects=False, verify=verifying_context(trust_env=True))
         )
         self.links = await asyncio.to_thread(link_maker, config, self.store)
         self.delivery = delivery_worker(self.store, config, self._client, self.links)
@@ -181,11 +188,19 @@ class Runtime:
     async def relearn(self) -> bool:
         """Score with the store's feedback: when the labelled items (verdicts, imports)
         changed since the last call, retrain (cached) and give the poll the corrected
-        scorer. Returns whether the scorer changed."""
+        scorer. Returns whether the scorer changed. Labels that teach nothing (none
+        relevant or not relevant) score with the matcher itself, and the feedback model
+        is not even imported."""
+        items = await asyncio.to_thread(self.store.labelled_items)
+        if not any(i.label in (0, 2) for i in items):
+            if self._labels == _UNTAUGHT:
+                return False
+            self._labels = _UNTAUGHT
+            self.pipeline.scorer = self._matcher
+            return True
         from watchtower.feedback_cache import feedback_scorer
         from watchtower.feedback_model import labels_digest
 
-        items = await asyncio.to_thread(self.store.labelled_items)
         digest = labels_digest(items)
         if digest == self._labels:
             return False
@@ -223,6 +238,7 @@ async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[Po
 async def run_once_async(config: Config) -> RunSummary:
     async with Runtime(config) as runtime:
         reports = await poll_all(runtime, config.feed_and_page_sources())
+        await runtime.pipeline.flush_unchanged()  # the health check reads what they wrote
         await health.check_health(runtime.store, config, datetime.now(UTC))
         stats, left = await deliver_due(runtime, config.service.deliver_timeout.total_seconds())
     summary = RunSummary(

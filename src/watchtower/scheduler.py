@@ -229,8 +229,11 @@ class Scheduler:
             self._running.discard(key)
 
     async def check_health(self) -> None:
-        """Record the source health events now due (see :mod:`watchtower.health`)."""
-        await health.check_health(self.daemon.runtime.store, self.daemon.config, datetime.now(UTC))
+        """Record the source health events now due (see :mod:`watchtower.health`), on
+        the store's state after the waiting 304s are written."""
+        runtime = self.daemon.runtime
+        await runtime.pipeline.flush_unchanged()
+        await health.check_health(runtime.store, self.daemon.config, datetime.now(UTC))
 
 
 def _job_id(name: str) -> str:

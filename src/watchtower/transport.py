@@ -11,11 +11,14 @@ no retries, one verifying TLS context per process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
+import os
 import socket
 import ssl
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -45,7 +48,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, policy: AddressPolicy) -> None:
         self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
 
     async def _resolve(self, host: str, port: int) -> list[str]:
         try:
@@ -82,12 +84,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for ip in allowed:
             try:
-                return await self._inner.connect_tcp(
-                    ip,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
+                return await AsyncioStream.connect(
+                    ip, port, timeout=timeout, local_address=local_address, options=socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -103,13 +101,152 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         raise AddressRefused("unix sockets refused")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
+
+
+@contextlib.contextmanager
+def _mapped(timeout_error: type[Exception], error: type[Exception]) -> Iterator[None]:
+    """Raise a timeout as ``timeout_error`` and a socket or TLS error as ``error``."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timeout_error(str(exc) or "timed out") from exc
+    except (OSError, ssl.SSLError, EOFError) as exc:
+        raise error(str(exc) or type(exc).__name__) from exc
+
+
+#: Seconds a closing connection may take (a TLS close_notify exchange).
+CLOSE_TIMEOUT = 1.0
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """An httpcore network stream on asyncio's own streams.
+
+    What httpcore's AnyIO backend does, without its per-call costs: AnyIO builds its
+    socket attributes (a ``getpeername`` system call) each time the connection pool
+    asks whether an idle connection is still usable, which it does for every idle
+    connection on every request. Here that answer is read from the stream's state.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(
+        cls,
+        ip: str,
+        port: int,
+        *,
+        timeout: float | None,
+        local_address: str | None,
+        options: Iterable[Any] | None,
+    ) -> AsyncioStream:
+        """A TCP connection to ``ip``:``port`` (TCP_NODELAY, as asyncio sets it)."""
+        local = (local_address, 0) if local_address else None
+        with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(ip, port, local_addr=local)
+        sock = writer.get_extra_info("socket")
+        for option in options or ():
+            sock.setsockopt(*option)
+        return cls(reader, writer)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+            if self._writer.is_closing():
+                raise OSError("connection closed")
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+
+    async def aclose(self) -> None:
+        """Close, waiting (at most :data:`CLOSE_TIMEOUT`) for TLS to say goodbye; a
+        connection that does not close in time is aborted."""
+        self._writer.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except Exception:  # closing: there is nothing left to report
+            self._writer.transport.abort()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+                async with asyncio.timeout(timeout):
+                    await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # an idle connection with data or EOF is unusable
+            buffered = bool(getattr(self._reader, "_buffer", b""))
+            return self._writer.is_closing() or self._reader.at_eof() or buffered
+        names = {"client_addr": "sockname", "server_addr": "peername"}
+        return self._writer.get_extra_info(names.get(info, info))
+
+
+class LazyVerifyingContext(ssl.SSLContext):
+    """The verifying TLS context httpx makes by default (``verify=True``), whose CA
+    certificates are loaded on its first TLS connection rather than when it is made:
+    loading the bundle takes 30-200 ms, which a run without HTTPS never needs."""
+
+    _cafile: str | None
+    _capath: str | None
+    _loaded: bool
+
+    def __new__(cls, cafile: str | None = None, capath: str | None = None) -> LazyVerifyingContext:
+        context = super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)  # hostname and chain checked
+        context._cafile, context._capath, context._loaded = cafile, capath, False
+        keylog = os.environ.get("SSLKEYLOGFILE")
+        if keylog and not sys.flags.ignore_environment:  # as ssl.create_default_context
+            context.keylog_filename = keylog
+        return context
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.load_verify_locations(cafile=self._cafile, capath=self._capath)
+            self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
+def verifying_context(*, trust_env: bool) -> ssl.SSLContext:
+    """What ``httpx.create_ssl_context(verify=True, trust_env=...)`` returns (certifi's
+    CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when ``trust_env``), loaded lazily."""
+    if trust_env and os.environ.get("SSL_CERT_FILE"):
+        return LazyVerifyingContext(cafile=os.environ["SSL_CERT_FILE"])
+    if trust_env and os.environ.get("SSL_CERT_DIR"):
+        return LazyVerifyingContext(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return LazyVerifyingContext(cafile=certifi.where())
 
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context, built once (loading the CA bundle takes ~0.2 s)."""
-    return httpx.create_ssl_context(trust_env=False)
+    """The verifying TLS context of every fetch, one per process."""
+    return verifying_context(trust_env=False)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -122,9 +259,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         max_connections: int = 100,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(trust_env=False, retries=0)
+        context = ssl_context or _ssl_context()
+        super().__init__(verify=context, trust_env=False, retries=0)  # its pool is replaced
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or _ssl_context(),
+            ssl_context=context,
             max_connections=max_connections,
             max_keepalive_connections=min(20, max_connections),
             keepalive_expiry=5.0,
@@ -133,3 +271,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             retries=0,
             network_backend=GuardedBackend(policy),
         )
+
+    async def request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send ``request`` through the guarded pool; the answer's body is a stream
+        (read it with ``aiter_stream``, then ``aclose``). Raises httpcore's errors."""
+        return await self._pool.handle_async_request(request)

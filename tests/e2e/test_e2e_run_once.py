@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,30 @@ def test_score_and_baseline_commands(tmp_path: Path) -> None:
     learned = watchtower("baseline", "--config", str(config))
     assert learned.returncode == 0, learned.stderr
     assert "topic:" in learned.stdout and "forced repatriation" in learned.stdout
+
+
+def test_run_once_writes_every_304_before_it_exits(
+    http_server: LoopbackHTTP, tmp_path: Path
+) -> None:
+    """The 304 states are batched in memory; ``run --once`` writes them before exiting."""
+    sources = []
+    for i in range(5):
+        http_server.routes[f"/f{i}.xml"] = feed_with_etag(rss(IRRELEVANT, f"f{i}"), f'"e{i}"')
+        sources.append((f"Feed {i}", f"/f{i}.xml"))
+    config = write_config(tmp_path, http_server, sources)
+    assert watchtower("run", "--once", "--config", str(config)).returncode == 0
+
+    from watchtower.store import Store
+
+    url = f"sqlite:///{tmp_path}/watchtower.db"
+    with Store.open(url) as store:
+        first = {h.name: h.last_polled_at for h in store.source_health(datetime.now(UTC))}
+    second = watchtower("run", "--once", "--config", str(config))
+    assert second.returncode == 0, second.stderr
+    assert all(http_server.requests_to(p)[-1].headers.get("if-none-match") for _, p in sources)
+    with Store.open(url) as store:
+        health = store.source_health(datetime.now(UTC))
+    assert len(health) == 5
+    for h in health:
+        assert h.last_polled_at is not None and h.last_polled_at > first[h.name]
+        assert h.last_success_at == h.last_polled_at and h.consecutive_failures == 0

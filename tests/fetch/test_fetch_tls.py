@@ -119,3 +119,25 @@ def test_https_to_loopback_refused_when_not_allowed(
     with pytest.raises(AddressRefused, match="loopback address 127.0.0.1 refused"):
         fetch(f"https://localhost:{port}/feed", port, client_context(cert[0]), allow=False)
     assert len(seen) == before
+
+
+def test_the_default_context_loads_its_cas_on_first_use_and_verifies(
+    tls_server: tuple[int, list[tuple[str, str | None]]],
+    cert: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from watchtower.transport import LazyVerifyingContext, verifying_context
+
+    port, _ = tls_server
+    lazy = verifying_context(trust_env=False)
+    assert isinstance(lazy, LazyVerifyingContext)
+    assert lazy.cert_store_stats()["x509_ca"] == 0, "nothing loaded before a TLS connection"
+    with pytest.raises(FetchError, match="connection failed"):  # certifi does not know it
+        fetch(f"https://localhost:{port}/feed", port, lazy)
+    assert lazy.cert_store_stats()["x509_ca"] > 0
+    assert lazy.verify_mode == ssl.CERT_REQUIRED and lazy.check_hostname
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    trusting = verifying_context(trust_env=True)
+    assert fetch(f"https://localhost:{port}/feed", port, trusting) == BODY
+    assert verifying_context(trust_env=False).cert_store_stats()["x509_ca"] == 0

@@ -12,8 +12,8 @@ import pytest
 
 from tests.e2e.test_e2e_run_once import RELEVANT, rss
 from tests.support import LoopbackHTTP, Response, shipped_baseline_yaml
+from watchtower.backoff import backoff
 from watchtower.config import Config, load_config
-from watchtower.pipeline import backoff
 from watchtower.runtime import Runtime
 from watchtower.scheduler import Scheduler
 from watchtower.status import render_status

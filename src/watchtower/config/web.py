@@ -32,7 +32,7 @@ class WebConfig(_Model):
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
-        from watchtower.web.server import is_loopback
+        from watchtower.web.listen import is_loopback
 
         if self.listen is not None and not is_loopback(self.listen) and not self.auth:
             raise Problems(

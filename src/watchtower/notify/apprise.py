@@ -17,8 +17,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-import apprise
-
 from watchtower.errors import DeliveryError
 from watchtower.notify.sanitize import plain_text, safe_url
 
@@ -73,6 +71,8 @@ def event_message(event: SourceEventView) -> tuple[str, str]:
 
 
 def _notify(url: str, title: str, body: str, timeout: float) -> bool:
+    import apprise  # imported on first send: a run that sends nothing never loads it
+
     sender = apprise.Apprise()
     if not sender.add(url):
         return False

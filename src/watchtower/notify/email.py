@@ -25,13 +25,13 @@ import ssl
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-import aiosmtplib
-
 from watchtower.errors import DeliveryError, PermanentDeliveryError
 from watchtower.notify.render import build_message, card, render_html, render_text, zone_of
 from watchtower.notify.sanitize import one_line
 
 if TYPE_CHECKING:
+    import aiosmtplib
+
     from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig, SmtpConfig
     from watchtower.store import AlertView
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def _client(smtp: SmtpConfig) -> aiosmtplib.SMTP:
+    import aiosmtplib
+
     context = ssl.create_default_context() if (smtp.tls or smtp.starttls) else None
     password = smtp.password.get_secret_value() if smtp.password is not None else None
     return aiosmtplib.SMTP(
@@ -96,6 +98,8 @@ async def _converse(
 
     Returns the recipients the server refused (empty when it took them all).
     """
+    import aiosmtplib
+
     try:
         await client.connect()
         errors, _reply = await client.send_message(message)
@@ -106,6 +110,8 @@ async def _converse(
 
 async def _quit(client: aiosmtplib.SMTP, deadline: float) -> None:
     """Say QUIT within what is left of ``deadline``; any failure is ignored."""
+    import aiosmtplib
+
     try:
         async with asyncio.timeout_at(deadline):
             await client.quit()
@@ -117,6 +123,8 @@ def _refusal(
     exc: aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPResponseException, where: str
 ) -> DeliveryError:
     """The server answered with an error code: 5xx is permanent, the rest retryable."""
+    import aiosmtplib
+
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         text = f"{where}: every recipient refused ({', '.join(map(str, codes))})"
@@ -133,6 +141,8 @@ def _refusal(
 
 def _translate(exc: BaseException, smtp: SmtpConfig) -> DeliveryError:
     """An aiosmtplib / ssl / socket error as a (permanent or retryable) DeliveryError."""
+    import aiosmtplib
+
     where = f"SMTP {smtp.host}:{smtp.port}"
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPResponseException):
         return _refusal(exc, where)

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
+from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import jinja2
 from markupsafe import Markup
 
 from watchtower.notify.sanitize import clean_html, one_line, plain_text, safe_url
@@ -28,6 +28,8 @@ from watchtower.timeutil import format_in_zone
 from watchtower.web.maillinks import install_filters
 
 if TYPE_CHECKING:
+    import jinja2
+
     from watchtower.alertobject import LinkMaker
     from watchtower.config import EmailConfig
     from watchtower.store import AlertView
@@ -177,26 +179,32 @@ def _autoescape(name: str | None) -> bool:
     return name is not None and name.endswith(".html.j2")
 
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("watchtower.notify", "templates"),
-    autoescape=_autoescape,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-install_filters(_ENV)
+@cache
+def _env() -> jinja2.Environment:
+    """The template environment, built on first render (Jinja2 is loaded then)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("watchtower.notify", "templates"),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    install_filters(env)
+    return env
 
 
 def render_text(template: str, **context: object) -> str:
     """Render a ``*.txt.j2`` template (plain text, not escaped)."""
-    return _ENV.get_template(template).render(**context)
+    return _env().get_template(template).render(**context)
 
 
 def render_html(template: str, *, title: str, **context: object) -> str:
     """Render a ``*.html.j2`` body, re-sanitise it, and wrap it in the document shell."""
-    body = clean_html(_ENV.get_template(template).render(**context))
-    shell = _ENV.get_template("_document.html.j2")
+    body = clean_html(_env().get_template(template).render(**context))
+    shell = _env().get_template("_document.html.j2")
     return shell.render(title=title, body=Markup(body))
 
 

@@ -15,15 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from watchtower.models import Entry, FetchResult
-from watchtower.sources import article, worker  # noqa: F401  (registers kind "article")
+from watchtower.sources import worker
 from watchtower.sources.jsonfeed import looks_like_json_feed
-from watchtower.sources.page import PageParse, parse_page
-from watchtower.sources.pdf import looks_like_pdf, parse_pdf_page_in_worker
 
+if TYPE_CHECKING:
+    from watchtower.sources.page import PageParse
+
+# Every kind is registered by path, so worker processes preload its module, while this
+# process imports the page, PDF and article parsers (lxml, trafilatura, pypdf…) only
+# when a page source or a full-text fetch first needs them.
 worker.register_parser("jsonfeed", "watchtower.sources.jsonfeed:parse_json_feed")
 worker.register_parser("page", "watchtower.sources.dispatch:parse_page_job")
+worker.register_parser("article", "watchtower.sources.article:extract_article")
+worker.register_parser("pdf", "watchtower.sources.pdf:extract_pdf_job")
+worker.register_parser("pdf_page", "watchtower.sources.pdf:parse_pdf_page_job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,8 @@ async def parse_feed_in_worker(
 
 def parse_page_job(result: FetchResult, source: str, options: PageOptions) -> PageParse:
     """Worker-side entry point for pages (registered as parser kind ``page``)."""
+    from watchtower.sources.page import parse_page
+
     return parse_page(
         result,
         source=source,
@@ -75,6 +85,9 @@ async def parse_page_in_worker(
     memory: int,
 ) -> PageParse:
     """Parse a page answer against ``previous`` in a worker; a PDF answer as a PDF page."""
+    from watchtower.sources.page import PageParse
+    from watchtower.sources.pdf import looks_like_pdf, parse_pdf_page_in_worker
+
     if looks_like_pdf(result):
         return await parse_pdf_page_in_worker(
             result,

@@ -21,9 +21,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import lxml.html  # type: ignore[import-untyped]
-from lxml import etree
-
 from watchtower.timeutil import representable
 
 log = logging.getLogger(__name__)
@@ -109,6 +106,9 @@ def html_to_text(html: str | None) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return normalize_text(html)
+    import lxml.html  # type: ignore[import-untyped]  # here: config checks need no lxml
+    from lxml import etree
+
     try:
         root = lxml.html.fragment_fromstring(html.replace("\x00", ""), create_parent="div")
     except (etree.ParserError, ValueError):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
@@ -200,6 +200,8 @@ class StoreBase:
 
     def _insert(self, table: sa.Table) -> Any:
         if self._dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql  # loaded with its engine only
+
             return postgresql.insert(table)
         return sqlite.insert(table)
 

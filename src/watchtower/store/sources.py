@@ -143,6 +143,46 @@ class SourcesMixin(StoreBase):
                 raise StoreError(f"store: unknown source {name!r} (sync_sources first)")
         return int(count)
 
+    def record_not_modified(self, polls: Sequence[models.NotModified]) -> None:
+        """Record many 304 polls in ONE transaction (one executemany UPDATE).
+
+        Each source gets its validators, ``last_polled_at`` = ``last_success_at`` =
+        ``polled_at``, ``next_due_at`` and a clean health record, as :meth:`write_poll`
+        gives a successful poll. A name not in the ``source`` table is skipped. Raises
+        ``StoreError`` (nothing is written then).
+        """
+        if not polls:
+            return
+        statement = (
+            sa.update(SOURCE)
+            .where(SOURCE.c.name == sa.bindparam("b_name"))
+            .values(
+                etag=sa.bindparam("b_etag"),
+                last_modified=sa.bindparam("b_last_modified"),
+                page_hash=sa.bindparam("b_page_hash"),
+                last_polled_at=sa.bindparam("b_polled_at"),
+                last_success_at=sa.bindparam("b_polled_at"),
+                consecutive_failures=0,
+                last_error=None,
+                failing_since=None,
+                failure_reported=False,
+                next_due_at=sa.bindparam("b_next_due_at"),
+            )
+        )
+        rows = [
+            {
+                "b_name": p.name,
+                "b_etag": safe_opt(p.etag),
+                "b_last_modified": safe_opt(p.last_modified),
+                "b_page_hash": safe_opt(p.page_hash),
+                "b_polled_at": p.polled_at,
+                "b_next_due_at": p.next_due_at,
+            }
+            for p in polls
+        ]
+        with self._tx(f"recording {len(polls)} unchanged polls") as conn:
+            conn.execute(statement, rows)
+
     def mark_failure_reported(self, name: str) -> None:
         """Remember that the current failure streak of ``name`` has been reported."""
         with self._tx("marking a failure reported") as conn:

@@ -3,7 +3,7 @@
 The notify templates get them as Jinja filters. Wire-up (in ``notify/render.py``)::
 
     from watchtower.web.maillinks import install_filters
-    install_filters(_ENV)
+    install_filters(env)
 
 give each :class:`AlertCard` a ``feedback_links`` field (the dict returned by
 :func:`watchtower.web.tokens.feedback_links`, or ``None`` when ``web.public_url`` is
@@ -20,11 +20,14 @@ Both render nothing for ``None``. The HTML is a ``<p class="feedback">`` with tw
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import jinja2
 from markupsafe import Markup, escape
 
 from watchtower.notify.sanitize import safe_url
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["feedback_links_html", "feedback_links_text", "install_filters"]
 

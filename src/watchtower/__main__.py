@@ -4,6 +4,7 @@ Start-up imports create a few hundred thousand objects that live as long as the
 process and are never garbage: the cyclic collector is paused while they are made
 (about a tenth of the start-up time) and resumed, with them frozen out of its way,
 once the command has loaded what it needs (:func:`watchtower.cli.startup_done`).
+glibc's malloc arenas are capped first (:mod:`watchtower.malloc`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import gc
 def main() -> None:
     """Run the command line (the ``watchtower`` console script)."""
     gc.disable()
+    from watchtower.malloc import limit_arenas
+
+    limit_arenas()  # before any thread starts
     from watchtower.cli import main as cli_main
 
     cli_main()

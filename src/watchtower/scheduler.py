@@ -11,6 +11,7 @@ and runs on the event loop's own executor (coroutine jobs never go to a thread p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from watchtower import health
+from watchtower import health, malloc
 from watchtower.clock import CronScheduleTrigger
 from watchtower.config import Config, SourceConfig
 from watchtower.notify.digest import send_digest
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 5.0
 RELEARN_EVERY = 30  # seconds: feedback (a verdict, an import) reaches the scorer this soon
+TRIM_EVERY = 60  # seconds between hand-backs of freed memory to the system
 FIRST_POLL_SPREAD = 10.0
 
 
@@ -132,6 +134,7 @@ class Scheduler:
         self._every("deliver", DELIVERY_EVERY, self._deliver)
         self._every("health", health.check_interval(config).total_seconds(), self._health)
         self._every("relearn", RELEARN_EVERY, self._relearn)
+        self._every("trim", TRIM_EVERY, self._trim)
         email = config.notify.email
         if email is not None and email.digest:
             trigger = CronScheduleTrigger(email.digest, email.timezone)
@@ -172,6 +175,10 @@ class Scheduler:
             await self.daemon.runtime.relearn()
 
         self._start_once("relearn", work)
+
+    async def _trim(self) -> None:
+        """Hand memory the daemon freed back to the system (:mod:`watchtower.malloc`)."""
+        await asyncio.to_thread(malloc.trim)
 
     async def _deliver(self) -> None:
         """One pass per delivery channel, each on its own: a stuck webhook receiver

@@ -596,3 +596,35 @@ def test_opml_files_are_read_once_at_load(
     for _ in range(3):
         assert [s.name for s in config.feed_and_page_sources()] == ["Daily NK"]
     assert len(reads) == 1
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+
+@pytest.mark.parametrize("key", ["entities", "terms"])
+def test_a_list_of_mappings_under_names_is_a_clear_problem_not_a_crash(write, key: str) -> None:
+    path = write(
+        f"""
+        baseline:
+          seeds: {SEEDS}
+          {key}:
+            - {{name: North Korea}}
+        sources: []
+        """
+    )
+    problems = problems_of(path)
+    assert any(p.startswith(f"{path}:3: baseline.{key}:") for p in problems), problems
+
+
+def test_a_list_of_plain_names_still_reads_as_names(write) -> None:
+    path = write(
+        f"""
+        baseline:
+          seeds: {SEEDS}
+          entities: [North Korea, DPRK]
+          terms: [forced repatriation]
+        sources: []
+        """
+    )
+    config = load_config(path)
+    assert set(config.baseline.entities) == {"North Korea", "DPRK"}

@@ -59,7 +59,7 @@ class BaselineConfig(_Model):
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list):
-            return {term: {} for term in value}
+            return _listed(value)
         if not isinstance(value, dict):
             return value
         return {
@@ -81,10 +81,18 @@ class BaselineConfig(_Model):
         the aliases, empty as no aliases."""
         value = _none_is_empty(value, {})
         if isinstance(value, list):
-            return {name: {} for name in value}
+            return _listed(value)
         if not isinstance(value, dict):
             return value
         return {
             name: v if isinstance(v, dict) else {"aliases": _one_or_list(_none_is_empty(v, []))}
             for name, v in value.items()
         }
+
+
+def _listed(value: list[object]) -> object:
+    """A list of names as a mapping of names to empty settings; a list holding anything
+    else (a mapping, a list) is left for validation to refuse with its position."""
+    if all(isinstance(name, str | int | float) for name in value):
+        return {name: {} for name in value}
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ def load_config(path: Path | str | None = None) -> Config:
         problems += [p for p in explained if not any(p[0][: len(f)] == f for f in failed)]
     if problems:
         raise ConfigError(_format(problems, document, given))
-    config._document, config._given = document, given
+    # kept for the lines of later messages (OPML, sources); its data is in the models now
+    config._document, config._given = replace(document, data=None), given
     try:
         config.feed_and_page_sources()  # reads the OPML files, once
     except ConfigError:

@@ -19,7 +19,6 @@ An alert without a URL has nothing to capture and counts as delivered.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
@@ -28,7 +27,7 @@ import httpx
 from watchtower import __version__ as _version
 from watchtower.config.evidence import ArchiveConfig
 from watchtower.errors import DeliveryError, PermanentDeliveryError
-from watchtower.notify.webhook import MAX_RESPONSE_BYTES, MAX_RETRY_AFTER, read_capped
+from watchtower.notify.webhook import MAX_RETRY_AFTER, send_bounded
 from watchtower.retry_after import parse_retry_after
 
 __all__ = ["SAVE_PAGE_NOW_CHANNEL", "request_capture", "with_save_page_now"]
@@ -71,31 +70,12 @@ async def request_capture(
         log.debug("save page now: alert has no URL, nothing to capture")
         return
     total = archive.save_page_now_timeout.total_seconds()
-    deadline = asyncio.get_running_loop().time() + total
     request = client.build_request(
         "GET", capture_url(archive, url), headers={"user-agent": _USER_AGENT}, timeout=total
     )
-    try:
-        async with asyncio.timeout_at(deadline):
-            response = await client.send(request, stream=True, follow_redirects=False)
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise DeliveryError(f"{SAVE_PAGE_NOW_CHANNEL}: no answer within {total:g}s") from exc
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"{SAVE_PAGE_NOW_CHANNEL}: {type(exc).__name__}") from exc
-    await _finish_body(response, deadline)
+    response = await send_bounded(client, request, total, SAVE_PAGE_NOW_CHANNEL)
     _judge(response, now)
     log.info("save page now accepted %s (HTTP %d)", url, response.status_code)
-
-
-async def _finish_body(response: httpx.Response, deadline: float) -> None:
-    """Read a little of the answer and close it; the status alone decides."""
-    try:
-        async with asyncio.timeout_at(deadline):
-            await read_capped(response, MAX_RESPONSE_BYTES)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        log.debug("save page now: answer body not read (%s)", type(exc).__name__)
-    finally:
-        await response.aclose()
 
 
 def _judge(response: httpx.Response, now: float) -> None:

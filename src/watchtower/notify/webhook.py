@@ -48,6 +48,7 @@ __all__ = [
     "encode_body",
     "post_webhook",
     "read_capped",
+    "send_bounded",
     "sign",
     "signing_key",
     "webhook_headers",
@@ -140,16 +141,8 @@ async def post_webhook(
     except ConfigError as exc:
         raise DeliveryError(f"{name}: {exc}") from exc
     total = cfg.timeout.total_seconds()
-    deadline = asyncio.get_running_loop().time() + total
     request = client.build_request("POST", cfg.url, content=body, headers=headers, timeout=total)
-    try:
-        async with asyncio.timeout_at(deadline):
-            response = await client.send(request, stream=True, follow_redirects=False)
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise DeliveryError(f"{name}: no answer within {total:g}s") from exc
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"{name}: {type(exc).__name__}: {_short(exc)}") from exc
-    await _finish_body(response, deadline, name)
+    response = await send_bounded(client, request, total, name)
     status = response.status_code
     if 200 <= status < 300:
         log.debug("%s accepted %s (HTTP %d)", name, msg_id, status)
@@ -164,6 +157,26 @@ async def post_webhook(
     else:
         reason = f"{name}: HTTP {status}"
     raise DeliveryError(reason, retry_after=retry_after)
+
+
+async def send_bounded(
+    client: httpx.AsyncClient, request: httpx.Request, total: float, name: str
+) -> httpx.Response:
+    """Send ``request`` without following redirects; ``total`` seconds bound the whole
+    exchange (connect, answer and the body), of which at most :data:`MAX_RESPONSE_BYTES`
+    are read. Returns the closed answer (status and headers decide); raises
+    :class:`DeliveryError` ``NAME: no answer within 10s`` or ``NAME: ConnectError: …``.
+    """
+    deadline = asyncio.get_running_loop().time() + total
+    try:
+        async with asyncio.timeout_at(deadline):
+            response = await client.send(request, stream=True, follow_redirects=False)
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise DeliveryError(f"{name}: no answer within {total:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{name}: {type(exc).__name__}: {_short(exc)}") from exc
+    await _finish_body(response, deadline, name)
+    return response
 
 
 async def _finish_body(response: httpx.Response, deadline: float, name: str) -> None:

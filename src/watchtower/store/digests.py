@@ -156,22 +156,14 @@ class DigestsMixin(StoreBase):
 
     def add_digest_deliveries(self, alert_ids: Sequence[int], now: datetime) -> int:
         """Give each alert in ``alert_ids`` a pending ``digest`` delivery (if it has none)."""
-        from watchtower.store.polls import new_message_id
+        from watchtower.store.polls import new_delivery
 
         added = 0
         with self._tx("adding digest deliveries") as conn:
             for alert_id in alert_ids:
                 stmt = (
                     self._insert(DELIVERY)
-                    .values(
-                        alert_id=alert_id,
-                        channel=DIGEST_CHANNEL,
-                        message_id=new_message_id(),
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
+                    .values(new_delivery(DIGEST_CHANNEL, now, alert_id=alert_id))
                     .on_conflict_do_nothing(index_elements=["alert_id", "channel"])
                     .returning(DELIVERY.c.id)
                 )

@@ -194,7 +194,7 @@ class HealthMixin(StoreBase):
 
         Returns the new event ids, in order.
         """
-        from watchtower.store.polls import new_message_id
+        from watchtower.store.polls import new_delivery
 
         ids: list[int] = []
         with self._tx("recording source health events") as conn:
@@ -228,13 +228,7 @@ class HealthMixin(StoreBase):
                 for channel in channels:
                     conn.execute(
                         sa.insert(EVENT_DELIVERY).values(
-                            event_id=event_id,
-                            channel=channel,
-                            message_id=new_message_id(),
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
+                            new_delivery(channel, now, event_id=int(event_id))
                         )
                     )
         return ids

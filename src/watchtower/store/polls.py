@@ -281,15 +281,7 @@ class PlanWriter:
         )
         created = sorted(self.conn.execute(stmt, rows).all(), key=lambda r: int(r.id))
         deliveries = [
-            {
-                "alert_id": int(row.id),
-                "channel": channel,
-                "message_id": new_message_id(),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            new_delivery(channel, now, alert_id=int(row.id))
             for row in created
             for channel in channels_of[int(row.story_id)]
         ]
@@ -460,3 +452,17 @@ class PollsMixin(SourcesMixin):
 def new_message_id() -> str:
     """``"msg_"`` + 24 URL-safe random characters: a delivery's stable message id."""
     return "msg_" + secrets.token_urlsafe(18)
+
+
+def new_delivery(channel: str, now: datetime, **owner: int) -> dict[str, Any]:
+    """A delivery row due ``now`` on ``channel``: pending, no attempts, a fresh message
+    id; ``owner`` names what it delivers (``alert_id=…`` or ``event_id=…``)."""
+    return {
+        **owner,
+        "channel": channel,
+        "message_id": new_message_id(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }

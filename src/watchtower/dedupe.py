@@ -38,6 +38,7 @@ MIN_SHINGLES_FOR_CONTAINMENT = 12
 _HEADER = struct.Struct("<BI")
 HEADER_SIZE = _HEADER.size  # version byte and shingle count, before the 64 hashes
 _BODY = struct.Struct(f"<{NUM_HASHES}I")
+SIZE = _HEADER.size + _BODY.size  # a usable signature, whole
 _WORD = re.compile(r"[^\W_]+")
 _PERSON = b"wt-oph-minhash"
 _MASK = NUM_HASHES - 1  # NUM_HASHES is a power of two
@@ -90,7 +91,7 @@ def _densify(bins: list[int]) -> list[int]:
 
 def unpack(sig: bytes) -> tuple[int, tuple[int, ...]] | None:
     """(shingle count, the 64 minimum hashes) of a signature; ``None`` if unusable."""
-    if len(sig) != _HEADER.size + _BODY.size or sig[0] != VERSION:
+    if len(sig) != SIZE or sig[0] != VERSION:
         return None
     _version, count = _HEADER.unpack_from(sig)
     return count, _BODY.unpack_from(sig, _HEADER.size)

@@ -278,11 +278,7 @@ class Pipeline:
                 timeout=limits.timeout,
                 memory=limits.memory,
             )
-            keep = FetchState(
-                etag=result.etag or state.etag,
-                last_modified=result.last_modified or state.last_modified,
-                page_hash=state.page_hash,
-            )
+            keep = _kept_state(result, state)
             fresh = await self._drop_seen(source, [s.entry for s in scored])
             new = {id(entry) for entry in fresh}
             entries = [s for s in scored if id(s.entry) in new]
@@ -334,11 +330,7 @@ class Pipeline:
     async def _parse(
         self, source: SourceConfig, result: FetchResult, state: SourceState, limits: _Limits
     ) -> Parsed:
-        keep = FetchState(
-            etag=result.etag or state.etag,
-            last_modified=result.last_modified or state.last_modified,
-            page_hash=state.page_hash,
-        )
+        keep = _kept_state(result, state)
         if source.kind == "page":
             page = await dispatch.parse_page_in_worker(
                 result,
@@ -481,6 +473,15 @@ class Pipeline:
         else:
             log.info("source %s failed again (%d in a row): %s", source.label, failures, reason)
         return PollReport(source.label, "error", error=reason)
+
+
+def _kept_state(result: FetchResult, state: SourceState) -> FetchState:
+    """The fetch state after an answer: its validators, else the ones the source had."""
+    return FetchState(
+        etag=result.etag or state.etag,
+        last_modified=result.last_modified or state.last_modified,
+        page_hash=state.page_hash,
+    )
 
 
 def _all_new(source: SourceConfig, state: SourceState, result: FetchResult) -> bool:

@@ -31,6 +31,7 @@ from watchtower.dedupe import (
     MIN_SHINGLES_FOR_CONTAINMENT,
     NUM_HASHES,
     ROWS,
+    SIZE,
     VERSION,
 )
 
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 if ROWS != 2:  # a band is read as one 64-bit integer below
     raise RuntimeError(f"story_index needs bands of 2 hashes, not {ROWS}")
 _FIRST_CAPACITY = 16
-_SIZE = HEADER_SIZE + 4 * NUM_HASHES
 _BAND_SHIFT = np.uint64(58)  # a search key: the band number in the top 6 bits, …
 _VALUE_SHIFT = np.uint64(6)  # … the band value's top 58 bits below
 _BAND_NUMBERS = np.arange(BANDS, dtype=np.uint64) << _BAND_SHIFT
@@ -52,7 +52,7 @@ def _parts(signature: bytes) -> tuple[int, npt.NDArray[np.uint32], npt.NDArray[n
 
     A band's value is its :data:`ROWS` (2) consecutive 32-bit hashes read as one 64-bit
     integer (little-endian, as a row of the hash table reads them)."""
-    if len(signature) != _SIZE or signature[0] != VERSION:
+    if len(signature) != SIZE or signature[0] != VERSION:
         return None
     count = int.from_bytes(signature[1:HEADER_SIZE], "little")
     hashes = np.frombuffer(signature, "<u4", NUM_HASHES, HEADER_SIZE)

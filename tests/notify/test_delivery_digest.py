@@ -4,7 +4,6 @@ mail outages, crashes and restarts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -33,12 +32,6 @@ from watchtower.store import Store
 __all__ = ["smtp_server"]
 
 PERIOD = "2026-05-05T07:00:00+00:00"  # the 07:00 UTC fire time before NOW (09:30)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 def send(store: Store, cfg: EmailConfig, **kw: object) -> DigestOutcome:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -19,7 +19,6 @@ from tests.notify.test_notify_support import (
     email_config,
     no_jitter,
     notify_config,
-    open_store,
     reference_verify,
     scored,
     smtp_server,
@@ -31,12 +30,6 @@ from watchtower.notify.outbox import DeliveryStats, DeliveryWorker, channels_for
 from watchtower.store import Store
 
 __all__ = ["smtp_server"]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 def run(worker: DeliveryWorker) -> DeliveryStats:

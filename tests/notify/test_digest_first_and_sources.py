@@ -4,11 +4,8 @@ lists the source health events; ``--preview --html FILE`` writes the HTML part."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.test_e2e_run_once import watchtower
 from tests.notify.test_delivery_digest import titles
@@ -28,12 +25,6 @@ from watchtower.notify.digest import send_digest
 from watchtower.store import Store
 
 __all__ = ["smtp_server"]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 def test_alerts_stored_before_email_was_configured_reach_the_first_digest(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,7 +20,6 @@ from tests.notify.test_notify_support import (
     email_config,
     no_jitter,
     notify_config,
-    open_store,
     reference_verify,
     scored,
     smtp_server,
@@ -37,12 +35,6 @@ from watchtower.store import Store
 __all__ = ["smtp_server"]
 
 LIMITS = {"HRW": health.Limits(timedelta(minutes=10), timedelta(days=14))}
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 def check(store: Store, notify: NotifyConfig, now: datetime) -> list[str]:

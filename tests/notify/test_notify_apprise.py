@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,6 @@ from tests.notify.test_notify_support import (
     add_alerts,
     no_jitter,
     notify_config,
-    open_store,
     scored,
 )
 from tests.support import LoopbackHTTP, Response
@@ -32,12 +30,6 @@ from watchtower.notify.outbox import DeliveryStats, DeliveryWorker, channels_for
 from watchtower.store import Store
 
 PASSWORD = "s3cret-apprise-pw"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 def apprise(url: str, **extra: object) -> NotifyConfig:

@@ -19,7 +19,6 @@ from tests.notify.test_notify_support import (
     email_config,
     no_jitter,
     notify_config,
-    open_store,
     scored,
 )
 from watchtower.notify.digest import DigestOutcome, send_digest
@@ -45,12 +44,6 @@ def slow_smtp() -> Iterator[SMTPServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 @pytest.mark.timeout(60)

@@ -6,7 +6,6 @@ Only time is mocked (``now`` is passed in); the store and the SMTP server are re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,6 @@ from tests.notify.test_notify_support import (
     add_alerts,
     email_config,
     notify_config,
-    open_store,
     scored,
     smtp_server,
 )
@@ -144,12 +142,6 @@ def test_impossible_or_far_schedules_end_with_none_instead_of_looping() -> None:
     far = datetime.max.replace(tzinfo=UTC)
     assert CronSchedule("0 7 * * *", "Asia/Tokyo").previous(far) is None
     assert CronSchedule("0 7 * * *", "America/New_York").previous(utc(1, 1, 1, 1)) is None
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 @pytest.mark.timeout(30)

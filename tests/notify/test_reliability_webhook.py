@@ -18,7 +18,6 @@ from tests.notify.test_notify_support import (
     add_alerts,
     no_jitter,
     notify_config,
-    open_store,
     scored,
     webhook,
 )
@@ -110,12 +109,6 @@ def test_2xx_with_a_stalled_body_is_delivered_within_the_timeout(
     started = time.monotonic()
     asyncio.run(go())
     assert time.monotonic() - started < 2.5
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as s:
-        yield s
 
 
 @pytest.mark.timeout(60)

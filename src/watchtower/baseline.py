@@ -26,24 +26,22 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from watchtower import thesaurus
 from watchtower.errors import ConfigError
 from watchtower.language import keys_of, phrase_key, remember_keys
 from watchtower.learn import Weighted, learn, seed_vector
 from watchtower.seeds import Seed, metadata_digest, read_seeds
 
 __all__ = ["Baseline", "BaselineSettings", "SeedInfo", "Weighted", "build_baseline"]
-__all__ += ["load_baseline"]
 
 log = logging.getLogger(__name__)
 
-ALGORITHM_VERSION = 6  # bump whenever learning changes: it invalidates every cache
+ALGORITHM_VERSION = 7  # bump whenever learning changes: it invalidates every cache
 LEARNED_TOPIC_MAX = 2.0  # the most distinctive learned topic term weighs this much
 LEARNED_LOW = 6.0  # log2 rate ratio below which a learned word is not topical
 SINGLE_SEED = 0.5  # a learned term of one seed only (of several) counts half
@@ -83,6 +81,8 @@ class BaselineSettings(Protocol):
     def exclude(self) -> Sequence[str]: ...
     @property
     def cache(self) -> Path | None: ...
+    @property
+    def thesaurus(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,7 @@ class Term:
     label: str
     weight: float
     learned: bool = False
+    thesaurus: bool = False  # a form of a concept of the thesaurus the seeds switched on
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ class Baseline:
     term_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)  # word → match key, precomputed
+    related: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # thesaurus
+    related_weight: float = 0.0
 
     def __post_init__(self) -> None:
         remember_keys(self.keys)
@@ -187,6 +190,12 @@ class Baseline:
             prev = out.get(head)
             if head in learned_keys and (prev is None or (prev.learned and prev.weight < w_head)):
                 out[head] = Term(learned_keys[head], label, w_head, learned)
+        for concept, forms in self.related.items():
+            for form in forms:
+                k = phrase_key(form)
+                prev = out.get(k)
+                if prev is None or (prev.learned and prev.weight < self.related_weight):
+                    out[k] = Term(form, concept, self.related_weight, thesaurus=True)
         for term, weight in self.watch_terms.items():
             for form in (term, *self.term_forms.get(term, ())):
                 out[phrase_key(form)] = Term(form, term, weight)
@@ -234,7 +243,7 @@ class Baseline:
                         "label": it.label,
                         "weight": round(it.weight, 3),
                         "forms": [],
-                        "from": "seeds" if it.learned else "config",
+                        "from": _origin(it),
                     },
                 )
                 if it.form != it.label:
@@ -288,6 +297,8 @@ class Baseline:
             "term_forms": lists(self.term_forms),
             "exclude": list(self.exclude),
             "keys": dict(self.keys),
+            "related": lists(self.related),
+            "related_weight": self.related_weight,
         }
 
     @classmethod
@@ -321,7 +332,15 @@ class Baseline:
             term_forms=lists(data["term_forms"]),
             exclude=tuple(str(x) for x in data["exclude"]),
             keys={str(k): str(v) for k, v in data["keys"].items()},
+            related=lists(data["related"]),
+            related_weight=float(data["related_weight"]),
         )
+
+
+def _origin(it: Name | Term) -> str:
+    if isinstance(it, Term) and it.thesaurus:
+        return "thesaurus"
+    return "seeds" if it.learned else "config"
 
 
 # --------------------------------------------------------------------------- building
@@ -352,6 +371,7 @@ def fingerprint(seeds: Sequence[Seed], meta_digest: str, cfg: BaselineSettings) 
         "algorithm": ALGORITHM_VERSION,
         "seeds": [[s.name, s.sha256] for s in seeds],
         "meta": meta_digest,
+        "thesaurus": thesaurus.digest() if cfg.thesaurus else None,
         **_settings_doc(cfg),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
@@ -360,10 +380,11 @@ def fingerprint(seeds: Sequence[Seed], meta_digest: str, cfg: BaselineSettings) 
 def build_baseline(cfg: BaselineSettings) -> Baseline:
     """Compute the baseline from the seeds folder and config (no caching)."""
     folder = Path(cfg.seeds)
-    return _build(cfg, read_seeds(folder), metadata_digest(folder))
+    return build_from(cfg, read_seeds(folder), metadata_digest(folder))
 
 
-def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Baseline:
+def build_from(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Baseline:
+    """The baseline of ``seeds`` (read before) and ``cfg``."""
     _check_config(cfg)
     learned = learn(seeds)
     vocab = {w.key: w.weight for w in learned.terms}
@@ -374,7 +395,7 @@ def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Ba
             "only the configured terms and entities will match",
             cfg.seeds,
         )
-    return Baseline(
+    baseline = Baseline(
         fingerprint=fingerprint(seeds, meta_digest, cfg),
         seeds=tuple(
             SeedInfo(s.name, s.title, s.sha256, len(t))
@@ -393,6 +414,20 @@ def _build(cfg: BaselineSettings, seeds: Sequence[Seed], meta_digest: str) -> Ba
         term_forms={str(k): tuple(map(str, v.also)) for k, v in cfg.terms.items()},
         exclude=tuple(str(x) for x in cfg.exclude),
         keys=keys_of(_forms(cfg, learned.names, learned.terms, learned.phrases)),
+    )
+    return _with_thesaurus(baseline) if cfg.thesaurus else baseline
+
+
+def _with_thesaurus(baseline: Baseline) -> Baseline:
+    """``baseline`` with the concepts of every shipped thesaurus its topic attests."""
+    topic = {phrase_key(t.form): t.weight for t in baseline.topic()}
+    related, weight = thesaurus.related(topic, thesaurus.shipped())
+    forms = [form for group in related.values() for form in group]
+    return replace(
+        baseline,
+        related=related,
+        related_weight=weight,
+        keys={**baseline.keys, **keys_of([*related, *forms])},
     )
 
 
@@ -426,64 +461,3 @@ def _check_config(cfg: BaselineSettings) -> None:
             problems.append(f"baseline.exclude: {rule!r} has no words")
     if problems:
         raise ConfigError(problems)
-
-
-# --------------------------------------------------------------------------- caching
-
-
-def default_cache_path(cfg: BaselineSettings) -> Path:
-    """Where the cache goes when neither ``cache_path`` nor ``baseline.cache`` is set."""
-    return Path(cfg.seeds) / ".baseline-cache.json"
-
-
-def _read_cache(path: Path, want: str) -> Baseline | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("fingerprint") != want:
-            return None
-        return Baseline.from_json(data)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("baseline cache %s unusable (%s); rebuilding", path, exc)
-        return None
-
-
-def _write_cache(path: Path, baseline: Baseline) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".baseline-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(baseline.to_json(), fh, ensure_ascii=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.warning("cannot write baseline cache %s (%s); continuing without it", path, exc)
-
-
-def load_baseline(cfg: BaselineSettings, *, cache_path: Path | None = None) -> Baseline:
-    """The baseline for ``cfg``: from the JSON cache when its fingerprint matches the
-    current seeds and config, else computed and written back.
-
-    Cache location: ``cache_path``, else ``cfg.cache``, else
-    :func:`default_cache_path`. A cache that cannot be read or written is logged and
-    ignored. Raises :class:`ConfigError` for missing/unreadable seeds or bad config.
-    """
-    folder = Path(cfg.seeds)
-    seeds = read_seeds(folder)
-    meta_digest = metadata_digest(folder)
-    want = fingerprint(seeds, meta_digest, cfg)
-    path = cache_path or cfg.cache or default_cache_path(cfg)
-    cached = _read_cache(path, want)
-    if cached is not None:
-        log.debug("baseline %s loaded from %s", want, path)
-        return cached
-    baseline = _build(cfg, seeds, meta_digest)
-    log.info(
-        "baseline %s built from %d seeds (%d terms, %d phrases)",
-        baseline.fingerprint,
-        len(baseline.seeds),
-        len(baseline.terms),
-        len(baseline.phrases),
-    )
-    _write_cache(path, baseline)
-    return baseline

@@ -39,7 +39,8 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from watchtower.baseline import Baseline, BaselineSettings, load_baseline
+from watchtower.baseline import Baseline, BaselineSettings
+from watchtower.baseline_cache import load_baseline
 from watchtower.explain import Features, excerpt, explain, explain_excluded
 from watchtower.language import (
     cjk_key,

@@ -112,7 +112,7 @@ def test_labels_of_100_items_move_held_out_scores_the_right_way(
         before[x.label].append(b)
     mean = {k: sum(v) / len(v) for k, v in shift.items()}
     assert mean[2] > 1.0 and mean[2] - mean[0] > 1.0
-    assert _auc(after[2], after[0]) > _auc(before[2], before[0])
+    assert _auc(after[2], after[0]) >= max(0.95, _auc(before[2], before[0]))
 
 
 def test_retraining_a_thousand_labels_takes_well_under_a_second(matcher: Matcher) -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from tests.matching.test_matcher_scoring import ENTITIES, SEED_A, SEED_B, TERMS, make_seeds
 from watchtower import baseline as baseline_mod
-from watchtower.baseline import Baseline, build_baseline, load_baseline
+from watchtower import baseline_cache
+from watchtower.baseline import Baseline, build_baseline
+from watchtower.baseline_cache import load_baseline
 from watchtower.config import BaselineConfig
 from watchtower.errors import ConfigError
 from watchtower.seeds import read_seeds
@@ -22,13 +24,13 @@ def config(seeds: Path, **extra: object) -> BaselineConfig:
 class CountingBuilds:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        real = baseline_mod._build
+        real = baseline_mod.build_from
 
         def counted(*args: object, **kwargs: object) -> Baseline:
             self.calls += 1
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(baseline_mod, "_build", counted)
+        monkeypatch.setattr(baseline_mod, "build_from", counted)
 
 
 def test_learns_distinctive_terms_and_phrases_without_a_stop_list(tmp_path: Path) -> None:
@@ -122,7 +124,7 @@ def test_cache_setting_and_default_location(tmp_path: Path) -> None:
     load_baseline(config(seeds, cache=tmp_path / "configured.json"))
     assert (tmp_path / "configured.json").is_file()
     load_baseline(config(seeds))
-    assert baseline_mod.default_cache_path(config(seeds)).is_file()
+    assert baseline_cache.default_cache_path(config(seeds)).is_file()
 
 
 def test_html_seed_is_reduced_to_text_and_titles_fall_back(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ class BaselineConfig(_Model):
     entities: dict[str, EntityConfig] = {}
     exclude: list[str] = []
     cache: Path | None = None
+    thesaurus: bool = True
 
     @field_validator("seeds", "cache")
     @classmethod

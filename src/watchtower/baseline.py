@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from watchtower import thesaurus
 from watchtower.errors import ConfigError
-from watchtower.language import keys_of, phrase_key, remember_keys
+from watchtower.language import is_cjk, keys_of, phrase_key, remember_keys
 from watchtower.learn import Weighted, learn, seed_vector
 from watchtower.seeds import Seed, metadata_digest, read_seeds
 
@@ -190,16 +190,27 @@ class Baseline:
             prev = out.get(head)
             if head in learned_keys and (prev is None or (prev.learned and prev.weight < w_head)):
                 out[head] = Term(learned_keys[head], label, w_head, learned)
+        for term, weight in self.watch_terms.items():
+            for form in (term, *self.term_forms.get(term, ())):
+                out[phrase_key(form)] = Term(form, term, weight)
+        self._add_related(out)
+        return [t for t in out.values() if t.weight > 0]
+
+    def _add_related(self, out: dict[str, Term]) -> None:
+        """The thesaurus's forms, where neither a configured form nor a stronger learned
+        one has the same words, and none lies inside them: the longest match wins, so
+        "modern-day slavery" must not hide a configured "slavery" of weight 3."""
+        weight = self.related_weight
+        strong = [k for k, t in out.items() if not t.learned or t.weight >= weight]
         for concept, forms in self.related.items():
             for form in forms:
                 k = phrase_key(form)
                 prev = out.get(k)
-                if prev is None or (prev.learned and prev.weight < self.related_weight):
-                    out[k] = Term(form, concept, self.related_weight, thesaurus=True)
-        for term, weight in self.watch_terms.items():
-            for form in (term, *self.term_forms.get(term, ())):
-                out[phrase_key(form)] = Term(form, term, weight)
-        return [t for t in out.values() if t.weight > 0]
+                if prev is not None and (not prev.learned or prev.weight >= weight):
+                    continue
+                if _inside(k, strong):
+                    continue
+                out[k] = Term(form, concept, weight, thesaurus=True)
 
     def _learned_topic(self) -> dict[str, Term]:
         # a learned name the seeds mention less than a third as often as the main one (its
@@ -335,6 +346,16 @@ class Baseline:
             related=lists(data["related"]),
             related_weight=float(data["related_weight"]),
         )
+
+
+def _inside(key: str, keys: Sequence[str]) -> bool:
+    """Whether another of ``keys`` is a part of ``key``: a run of its words, or for
+    Korean and Chinese (spaces ignored) a run of its characters."""
+    if is_cjk(key):
+        flat = "".join(key.split())
+        return any(k != flat and k in flat for k in ("".join(k.split()) for k in keys))
+    padded = f" {key} "
+    return any(k != key and f" {k} " in padded for k in keys)
 
 
 def _origin(it: Name | Term) -> str:

@@ -154,3 +154,11 @@ def test_the_shipped_thesaurus_is_well_formed() -> None:
     for c in hr.concepts:  # every concept carries Korean and Chinese forms
         assert any(re.search("[\uac00-\ud7af]", f) for f in c.forms), c.name
         assert any(re.search("[\u4e00-\u9fff]", f) for f in c.forms), c.name
+
+
+def test_a_thesaurus_form_never_hides_a_configured_one(tmp_path: Path) -> None:
+    m = _matcher(tmp_path, ROOT / "seeds", "  terms: {slavery: 3}\n")
+    forms = {t.form: t for t in m.baseline.topic()}
+    assert "modern-day slavery" not in forms  # it would take the longer match
+    f = m.features("North Korean workers abroad", "Investigators call it modern-day slavery.")
+    assert f.topic_terms == {"slavery": 3.0}

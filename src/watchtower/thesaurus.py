@@ -83,8 +83,11 @@ def load(path: Path) -> Thesaurus:
 
 
 def shipped() -> list[Thesaurus]:
-    """The thesauri shipped with Watchtower."""
-    return [load(p) for p in sorted(FOLDER.glob("*.yaml"))]
+    """The thesauri shipped with Watchtower (a warning if the installation lacks them)."""
+    found = [load(p) for p in sorted(FOLDER.glob("*.yaml"))]
+    if not found:
+        log.warning("no thesaurus in %s (an incomplete installation?)", FOLDER)
+    return found
 
 
 def digest() -> str:

@@ -61,3 +61,14 @@ def test_stock_pip_installs_a_program_that_runs_once(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-4000:]
     assert "Traceback" not in run.stderr
+    # the installed package carries its data: the thesaurus the seeds switch on
+    shown = subprocess.run(
+        [str(venv / "bin" / "watchtower"), "baseline", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr[-4000:]
+    assert "[thesaurus]" in shown.stdout

@@ -162,3 +162,11 @@ def test_a_thesaurus_form_never_hides_a_configured_one(tmp_path: Path) -> None:
     assert "modern-day slavery" not in forms  # it would take the longer match
     f = m.features("North Korean workers abroad", "Investigators call it modern-day slavery.")
     assert f.topic_terms == {"slavery": 3.0}
+
+
+def test_a_missing_thesaurus_folder_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(thesaurus, "FOLDER", tmp_path / "none")
+    assert thesaurus.shipped() == []
+    assert "no thesaurus" in caplog.text

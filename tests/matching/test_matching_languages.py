@@ -116,6 +116,16 @@ def test_the_north_counts_only_in_a_korea_context(shipped: Matcher) -> None:
     assert "North Korea" not in other.subject_mentions
 
 
+def test_the_kim_regime_is_north_korea_in_a_korea_context(shipped: Matcher) -> None:
+    hit = shipped.score(
+        "Kim regime sentences teens to hard labour for K-pop",
+        "Two teenagers got 12 years of hard labour for watching South Korean videos.",
+    )
+    assert hit.value >= 0.5
+    other = shipped.features("The Kim regime at the chess club ends", "A new chair in Leeds.")
+    assert "North Korea" not in other.subject_mentions
+
+
 def _rows(name: str) -> list[dict[str, object]]:
     text = (ROBUSTNESS / f"{name}.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]

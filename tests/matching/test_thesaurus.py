@@ -63,6 +63,10 @@ def test_it_adds_topic_never_subject(seeds_only: Matcher) -> None:
             "Investigators describe forced labour: North Korea keeps most of the wages.",
         ),
         (
+            "North Korea holds public trials of youths caught with foreign films",
+            "Residents were made to attend the trials, a North Korea monitor said.",
+        ),
+        (
             "Separated families meet at North Korea's Mount Kumgang",
             "Elderly relatives split by the war had a few hours of family reunions.",
         ),

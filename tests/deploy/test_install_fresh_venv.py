@@ -51,24 +51,21 @@ def test_stock_pip_installs_a_program_that_runs_once(tmp_path: Path) -> None:
         "sources: []\n"
     )
     env.pop("WATCHTOWER_CONFIG", None)
-    run = subprocess.run(
-        [str(venv / "bin" / "watchtower"), "run", "--once", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+
+    def watchtower(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv / "bin" / "watchtower"), *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    run = watchtower("run", "--once")
     assert run.returncode == 0, run.stderr[-4000:]
     assert "Traceback" not in run.stderr
     # the installed package carries its data: the thesaurus the seeds switch on
-    shown = subprocess.run(
-        [str(venv / "bin" / "watchtower"), "baseline", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    shown = watchtower("baseline")
     assert shown.returncode == 0, shown.stderr[-4000:]
     assert "[thesaurus]" in shown.stdout

@@ -53,9 +53,6 @@ class Thesaurus:
     weight: float
     concepts: tuple[Concept, ...]
 
-    def forms(self) -> Iterable[str]:
-        return (form for c in self.concepts for form in c.forms)
-
 
 def _parse(doc: object, where: Path) -> Thesaurus:
     if not isinstance(doc, dict) or not isinstance(doc.get("concepts"), dict):
@@ -90,6 +87,7 @@ def shipped() -> list[Thesaurus]:
     return found
 
 
+@lru_cache(maxsize=1)
 def digest() -> str:
     """A hash of the shipped thesauri (the baseline's cache depends on them)."""
     h = hashlib.sha256()

@@ -44,34 +44,47 @@ _PERSON = b"wt-oph-minhash"
 _MASK = NUM_HASHES - 1  # NUM_HASHES is a power of two
 _EMPTY = 1 << 32  # above every 32-bit value: marks a bin no shingle fell into
 _SALT = 0x9E3779B1  # odd constant: distinct values for bins borrowed from different distances
+_HASHER = blake2b(digest_size=8, person=_PERSON)  # copied for each shingle
 
 
 def _grams(title: str, text: str) -> set[bytes]:
     words = _WORD.findall(f"{title}\n{text}".lower())
     if len(words) < SHINGLE:
         return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+    encoded = " ".join(words).encode().split(b" ")  # one encode, not one per shingle
+    shifted = (encoded[i:] for i in range(SHINGLE))
+    return set(map(b" ".join, zip(*shifted, strict=False)))  # the shortest ends the zip
 
 
 def signature(title: str, text: str) -> bytes:
     """MinHash signature of an item (see the module docstring); ``b""`` if it has no words.
 
     One-permutation MinHash: each shingle is hashed once (8-byte BLAKE2b); its low bits
-    pick one of the 64 bins and its high 32 bits compete for that bin's minimum. Empty
-    bins (short items) borrow the next non-empty bin's value, salted by the distance
-    ("rotation" densification, Shrivastava & Li 2014), so every position is comparable.
+    pick one of the 64 bins and its high 32 bits compete for that bin's minimum (one
+    array operation over all of an item's shingles). Empty bins (short items) borrow the
+    next non-empty bin's value, salted by the distance ("rotation" densification,
+    Shrivastava & Li 2014), so every position is comparable.
     """
     grams = _grams(title, text)
     if not grams:
         return b""
-    bins = [_EMPTY] * NUM_HASHES
+    import numpy as np  # loaded once, by the process that first signs an item
+
+    values = np.frombuffer(_digests(grams), dtype="<u8")
+    bins = np.full(NUM_HASHES, _EMPTY, dtype=np.uint64)
+    np.minimum.at(bins, (values & np.uint64(_MASK)).astype(np.intp), values >> np.uint64(32))
+    return _HEADER.pack(VERSION, len(grams)) + _BODY.pack(*_densify(bins.tolist()))
+
+
+def _digests(grams: set[bytes]) -> bytes:
+    """The shingles' 8-byte BLAKE2b digests, end to end."""
+    out: list[bytes] = []
+    keep, fresh = out.append, _HASHER.copy
     for gram in grams:
-        value = int.from_bytes(blake2b(gram, digest_size=8, person=_PERSON).digest(), "little")
-        slot = value & _MASK
-        high = value >> 32
-        if high < bins[slot]:
-            bins[slot] = high
-    return _HEADER.pack(VERSION, len(grams)) + _BODY.pack(*_densify(bins))
+        hasher = fresh()
+        hasher.update(gram)
+        keep(hasher.digest())
+    return b"".join(out)
 
 
 def _densify(bins: list[int]) -> list[int]:

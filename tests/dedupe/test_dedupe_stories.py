@@ -142,3 +142,20 @@ def test_kcna_archive_templated_stories_are_not_merged_across_dates() -> None:
                 different_text += 1
     assert same_text > 100 and different_text > 10
     assert ROOT.is_dir()
+
+
+def test_signatures_are_the_same_bytes_as_those_already_stored() -> None:
+    """A store keeps its stories' signatures across upgrades: a faster signature must
+    sign every item exactly as before, or copies of a story seen before the upgrade
+    would start a story (and an alert) of their own."""
+    import hashlib
+
+    sigs = [
+        signature(WIRE_TITLE, WIRE),
+        signature(OUTLET_TITLE, OUTLET),
+        signature("", "Two words"),
+        signature("북한 인권", "中国 强制遣返 脱北者"),
+        signature("", ""),
+    ]
+    digest = hashlib.sha256(b"|".join(sigs)).hexdigest()
+    assert digest == "be2f184a3a31c0a0aaec8cc6640322d1789457d7187bae70fa3ea08de5ca1ad4"

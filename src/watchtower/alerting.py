@@ -28,7 +28,8 @@ class StoryIndex(Protocol):
     """Finds the story an item belongs to from its near-duplicate signature.
 
     ``find`` returns the key (a story id, or a position) of a story whose signature
-    matches by the index's rule, else ``None``; ``add`` registers a story. The store keeps
+    matches by the index's rule, else ``None`` (``find_many``: for many signatures at
+    once); ``add`` registers a story. The store keeps
     one over recent stories (checking the story window itself, rebuilding it after a
     rollback); :func:`decide` makes an empty one per poll for the poll's own stories.
     Implementations: ``store.ExactStoryIndex`` (equal bytes) and
@@ -36,6 +37,10 @@ class StoryIndex(Protocol):
     """
 
     def find(self, signature: bytes) -> int | None: ...
+
+    def find_many(self, signatures: Sequence[bytes]) -> list[int | None]:
+        """:meth:`find` for each signature, against the index as it is now."""
+        ...
 
     def add(self, story_id: int, signature: bytes) -> None: ...
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -114,6 +115,74 @@ class MinHashStoryIndex:
         tied = picked[ok & (jaccard == best_j)]
         return max(self._story_at[int(row)] for row in tied)
 
+    def find_many(self, signatures: Sequence[bytes]) -> list[int | None]:
+        """:meth:`find` for each signature, against the index as it is now, in a few
+        array operations for all of them (one poll's items): the same answers as
+        calling :meth:`find` on each in turn."""
+        answers: list[int | None] = [None] * len(signatures)
+        usable = [i for i, sig in enumerate(signatures) if len(sig) == SIZE and sig[0] == VERSION]
+        if not usable or not self._slot_of:
+            return answers
+        table = np.frombuffer(b"".join(signatures[i] for i in usable), np.uint8)
+        table = table.reshape(len(usable), SIZE)[:, HEADER_SIZE:]
+        hashes = np.ascontiguousarray(table).view("<u4")  # one row of 64 per query
+        counts = np.array([int.from_bytes(signatures[i][1:HEADER_SIZE], "little") for i in usable])
+        query, rows = self._candidate_pairs(hashes.view("<u8"))
+        if not rows.size:
+            return answers
+        equal = np.count_nonzero(self._hashes[rows] == hashes[query], axis=1)
+        jaccard = equal / NUM_HASHES
+        ok = _near_duplicates(jaccard, counts[query].astype(np.float64), self._counts[rows])
+        query, rows, jaccard = query[ok], rows[ok], jaccard[ok]
+        if not rows.size:
+            return answers
+        story_at = self._story_at
+        stories = np.array([story_at[row] for row in rows.tolist()], np.int64)
+        # per query: the highest Jaccard, then the highest story id (the last after sorting)
+        order = np.lexsort((stories, jaccard, query))
+        last = np.flatnonzero(np.append(query[order][1:] != query[order][:-1], True))
+        for q, story in zip(query[order][last], stories[order][last], strict=True):
+            answers[usable[int(q)]] = int(story)
+        return answers
+
+    def _candidate_pairs(self, bands: npt.NDArray[np.uint64]) -> tuple[_Rows, _Rows]:
+        """(query, row) pairs: each live row sharing a band value with a query's
+        ``bands`` (one row of 32 per query); a pair may come more than once."""
+        queries: list[_Rows] = []
+        found: list[_Rows] = []
+        n = len(bands)
+        if self._keys.size:
+            keys = _search_keys(bands).ravel()
+            order = np.argsort(keys)  # sorted needles search a large array faster
+            lengths = np.empty_like(order)
+            lo = np.empty_like(order)
+            lo[order] = np.searchsorted(self._keys, keys[order], "left")
+            lengths[order] = np.searchsorted(self._keys, keys[order], "right")
+            lengths -= lo
+            total = int(lengths.sum())
+            if total:
+                ends = np.cumsum(lengths)
+                at = np.arange(total) + np.repeat(lo - (ends - lengths), lengths)
+                rows: _Rows = self._key_rows[at].astype(np.intp)
+                slot = np.repeat(np.arange(n * BANDS, dtype=np.intp), lengths)  # query, band
+                query, band = np.divmod(slot, BANDS)
+                # the key dropped 6 bits of the band value: compare that band whole (a row
+                # equal on another band is found through that band's key too)
+                same = self._hashes.view("<u8")[rows, band] == bands.ravel()[slot]
+                queries.append(query[same])
+                found.append(rows[same])
+        if self._waiting:
+            waiting = self._wait[: self._waiting]
+            shares = (self._hashes[waiting].view("<u8")[None, :, :] == bands[:, None, :]).any(2)
+            query, at = np.nonzero(shares)
+            queries.append(query.astype(np.intp))
+            found.append(waiting[at])
+        if not found:
+            return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        query, rows = np.concatenate(queries), np.concatenate(found)
+        alive = self._alive[rows]
+        return query[alive], rows[alive]
+
     def _candidates(self, bands: npt.NDArray[np.uint64]) -> _Rows | None:
         """The live rows sharing at least one band value with ``bands`` (a row may come
         more than once), or ``None``."""
@@ -209,7 +278,9 @@ def _grown(array: npt.NDArray[_A], size: int) -> npt.NDArray[_A]:
 
 
 def _near_duplicates(
-    jaccard: npt.NDArray[np.float64], count: float, counts: npt.NDArray[np.float64]
+    jaccard: npt.NDArray[np.float64],
+    count: float | npt.NDArray[np.float64],
+    counts: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.bool_]:
     """Which candidates are one story with the item: the rule of ``dedupe._same``,
     over arrays (estimated Jaccard, or containment of the shorter item's shingles)."""

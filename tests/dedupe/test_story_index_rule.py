@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from watchtower.dedupe import same_story, signature, similarity
+from watchtower.dedupe import HEADER_SIZE, same_story, signature, similarity
 from watchtower.story_index import MinHashStoryIndex
 
 STOCK = "the united nations special rapporteur on the situation of human rights in north korea"
@@ -74,3 +74,37 @@ def test_removed_and_replaced_stories_are_forgotten() -> None:
     assert index.find(sigs[6]) not in (5, 6)  # a reworded copy of it may remain
     assert index.find(b"") is None and index.find(b"junk") is None
     assert len(index) == 38
+
+
+def test_many_lookups_at_once_answer_as_one_at_a_time() -> None:
+    """``find_many`` (one poll's items in one go) gives what ``find`` gives for each,
+    whether the stories sit in the sorted keys, wait to be merged, or were forgotten."""
+    sigs = _crowded(900)
+    index = MinHashStoryIndex(max_stories=400)
+    assert index.find_many(sigs[:5]) == [None] * 5  # an empty index
+    for story_id, sig in enumerate(sigs[:600]):
+        if story_id % 7 == 0:
+            index.remove(story_id - 14)
+        if index.find(sig) is None:
+            index.add(story_id, sig)
+        if story_id % 97 == 0:  # states with and without stories waiting to be merged
+            queries = [*sigs[600 + story_id % 250 :][:40], b"", b"short", sig]
+            assert index.find_many(queries) == [index.find(q) for q in queries]
+    queries = sigs[600:]
+    answers = index.find_many(queries)
+    assert answers == [index.find(q) for q in queries]
+    assert sum(a is not None for a in answers) > 30
+
+
+def test_many_lookups_whose_candidates_all_fail_the_rule_find_nothing() -> None:
+    """Sharing one band (2 of 64 hashes) makes a candidate, not a near-duplicate."""
+    known = signature("", "the first story " * 3 + _text(random.Random(1), 40))
+    index = MinHashStoryIndex()
+    index.add(1, known)
+    header, body = known[:HEADER_SIZE], bytearray(known[HEADER_SIZE:])
+    for i in range(8, len(body)):  # keep band 0 (the first 8 bytes), change the rest
+        body[i] ^= 0x5A
+    lookalike = header[:1] + (1).to_bytes(4, "little") + bytes(body)
+    assert index.find(lookalike) is None
+    assert index.find_many([lookalike, lookalike]) == [None, None]
+    assert index.find_many([lookalike, known]) == [None, 1]

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -57,6 +57,9 @@ class ExactStoryIndex:
 
     def find(self, signature: bytes) -> int | None:
         return self._stories.get(signature)
+
+    def find_many(self, signatures: Sequence[bytes]) -> list[int | None]:
+        return [self.find(signature) for signature in signatures]
 
     def add(self, story_id: int, signature: bytes) -> None:
         self._stories[signature] = story_id

@@ -79,7 +79,8 @@ def known_stories(
     window: timedelta,
 ) -> dict[bytes, KnownStory]:
     """Signature → the stored story ``index`` finds for it, if seen within ``window``."""
-    found = {sig: index.find(sig) for sig in dict.fromkeys(signatures) if sig}
+    unique = [sig for sig in dict.fromkeys(signatures) if sig]
+    found = dict(zip(unique, index.find_many(unique), strict=True))
     wanted = {story_id for story_id in found.values() if story_id is not None}
     if not wanted:
         return {}

@@ -116,7 +116,10 @@ def alert_channels(config: Config) -> Callable[[float], list[str]]:
 
 
 def delivery_worker(
-    store: Store, config: Config, client: httpx.AsyncClient, links: LinkMaker | None = None
+    store: Store,
+    config: Config,
+    client: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
+    links: LinkMaker | None = None,
 ) -> DeliveryWorker:
     """The outbox worker for ``config``: ``notify`` channels and Save Page Now; ``links``
     makes the feedback links of emails and webhook bodies."""
@@ -142,6 +145,7 @@ class Runtime:
         self._labels: str | None = None
         self.delivery: DeliveryWorker
         self.links: LinkMaker | None = None
+        self._client: httpx.AsyncClient | None = None  # made by the first delivery
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -174,16 +178,28 @@ class Runtime:
         self._stack.push_async_callback(self.pipeline.flush_unchanged)
         self._matcher = matcher
         await self.relearn()
-        self._client = await self._stack.enter_async_context(
-            httpx.AsyncClient(follow_redirects=False, verify=verifying_context(trust_env=True))
-        )
+        self._stack.push_async_callback(self._close_client)
         self.links = await asyncio.to_thread(link_maker, config, self.store)
-        self.delivery = delivery_worker(self.store, config, self._client, self.links)
+        self.delivery = delivery_worker(self.store, config, self.http_client, self.links)
         await asyncio.to_thread(self.sync_sources, config.feed_and_page_sources())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The HTTP client of deliveries (webhooks, Save Page Now), shared across reloads;
+        made on first use, so a run that delivers nothing never loads its machinery."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                follow_redirects=False, verify=verifying_context(trust_env=True)
+            )
+        return self._client
+
+    async def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     async def relearn(self) -> bool:
         """Score with the store's feedback: when the labelled items (verdicts, imports)
@@ -225,7 +241,7 @@ class Runtime:
             self._labels = ""  # relearn() corrects the new matcher with the feedback
             self.pipeline.scorer = matcher
         self.links = link_maker(config, self.store)
-        self.delivery = delivery_worker(self.store, config, self._client, self.links)
+        self.delivery = delivery_worker(self.store, config, self.http_client, self.links)
 
 
 async def poll_all(runtime: Runtime, sources: Iterable[SourceConfig]) -> list[PollReport]:

@@ -15,15 +15,13 @@ Problems (missing folder, no seeds, unreadable or undecodable file, bad
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from watchtower.errors import ConfigError
 from watchtower.sources.normalize import html_to_text, normalize_text
@@ -52,13 +50,27 @@ def _read_metadata(folder: Path) -> tuple[dict[str, dict[str, str]], str]:
         return {}, ""
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}:1: cannot read seed metadata ({exc})") from exc
+    meta = _parse_metadata(str(path), raw)
+    return {name: dict(fields) for name, fields in meta.items()}, hashlib.sha256(raw).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_metadata(path: str, raw: bytes) -> dict[str, dict[str, str]]:
+    """The metadata in ``raw`` (read once per content: each start reads it twice, for
+    the baseline's fingerprint and for the seeds)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
         data: Any = YAML(typ="safe").load(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+    except (UnicodeDecodeError, YAMLError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f"{path}:{line + 1}" if isinstance(line, int) else f"{path}:1"
         raise ConfigError(f"{where}: cannot read seed metadata ({exc})") from exc
     if data is None:
-        return {}, hashlib.sha256(raw).hexdigest()
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of file name to metadata")
     meta: dict[str, dict[str, str]] = {}
@@ -68,7 +80,7 @@ def _read_metadata(folder: Path) -> tuple[dict[str, dict[str, str]], str]:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}:1: {key}: expected a mapping (title, author…)")
         meta[str(key)] = {str(k): str(v) for k, v in value.items() if v is not None}
-    return meta, hashlib.sha256(raw).hexdigest()
+    return meta
 
 
 def _seed_text(path: Path, raw: bytes) -> str:

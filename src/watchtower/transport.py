@@ -272,7 +272,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             network_backend=GuardedBackend(policy),
         )
 
+        self._used = False
+
     async def request(self, request: httpcore.Request) -> httpcore.Response:
         """Send ``request`` through the guarded pool; the answer's body is a stream
         (read it with ``aiter_stream``, then ``aclose``). Raises httpcore's errors."""
+        self._used = True
         return await self._pool.handle_async_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._used = True
+        return await super().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the pool's connections; a pool that never sent a request holds none
+        (and closing it would load httpcore's async machinery for nothing)."""
+        if self._used:
+            await super().aclose()

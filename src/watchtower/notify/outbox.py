@@ -125,9 +125,10 @@ class DeliveryWorker:
     """Claims due deliveries and sends them; see the module docstring for the contract.
 
     ``clock`` (Unix seconds) and ``rng`` (uniform in [0, 1)) are injectable so tests can
-    step through the retry schedule without sleeping. ``client`` is used for webhooks;
-    when ``None`` the worker makes a plain ``httpx.AsyncClient(follow_redirects=False)``
-    and closes it in :meth:`aclose`. Store calls run in a thread, one at a time.
+    step through the retry schedule without sleeping. ``client`` is used for webhooks
+    (or a function that makes it on the first request; the caller closes it); when
+    ``None`` the worker makes a plain ``httpx.AsyncClient(follow_redirects=False)`` and
+    closes it in :meth:`aclose`. Store calls run in a thread, one at a time.
     ``links`` (set when ``web.public_url`` is) puts the feedback links into webhook
     bodies and emails.
     """
@@ -137,7 +138,7 @@ class DeliveryWorker:
         store: Store,
         notify: NotifyConfig,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: httpx.AsyncClient | Callable[[], httpx.AsyncClient] | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         links: LinkMaker | None = None,
@@ -147,7 +148,8 @@ class DeliveryWorker:
         self._links = links
         self._spn = save_page_now if save_page_now and save_page_now.save_page_now else None
         self._notify = notify
-        self._client = client
+        self._client = client if isinstance(client, httpx.AsyncClient) else None
+        self._client_factory = None if isinstance(client, httpx.AsyncClient) else client
         self._own_client = client is None
         self._clock = clock
         self._rng = rng
@@ -391,7 +393,7 @@ class DeliveryWorker:
         if self._spn is None:  # pragma: no cover - only claimed when configured
             raise DeliveryError("save page now is not configured")
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            self._client = self._new_client(None)
         await request_capture(self._client, self._spn, alert.url, now=self._clock())
 
     async def _send_apprise(self, entry: AppriseConfig, alert: AlertView) -> None:
@@ -400,10 +402,15 @@ class DeliveryWorker:
 
     def _http(self, hook: WebhookConfig) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                follow_redirects=False, timeout=hook.timeout.total_seconds()
-            )
+            self._client = self._new_client(hook.timeout.total_seconds())
         return self._client
+
+    def _new_client(self, timeout: float | None) -> httpx.AsyncClient:
+        if self._client_factory is not None:
+            return self._client_factory()
+        if timeout is None:
+            return httpx.AsyncClient(follow_redirects=False)
+        return httpx.AsyncClient(follow_redirects=False, timeout=timeout)
 
     async def _permanent(self, job: DeliveryJob, exc: PermanentDeliveryError) -> Result:
         await self._call(self._store.mark_dead, job.id, exc.reason)

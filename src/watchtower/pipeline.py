@@ -229,8 +229,9 @@ class Pipeline:
                 log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
                 return PollReport(source.label, "cancelled", error=str(exc))
             return await self._failed(source, state, exc, now)
+        unchecked = _all_new(source, state, result)  # stored entries not dropped yet
         outcome: PollOutcome = await self._write(
-            source.label, self._decide_and_write, source, parsed.state, scored, now
+            source.label, self._decide_and_write, source, parsed.state, scored, now, unchecked
         )
         self._remember(
             replace(
@@ -267,7 +268,8 @@ class Pipeline:
 
         A feed source with nothing stored yet (never polled successfully) has only new
         entries: it is parsed and scored in one worker job, and the stored ones (none,
-        unless another process wrote meanwhile) are dropped after scoring.
+        unless the store holds items of a source that never succeeded) are dropped by
+        the write itself, in its transaction (:meth:`_decide_and_write`).
         """
         if _all_new(source, state, result):
             scored = await scoring.parse_and_score_in_worker(
@@ -278,11 +280,9 @@ class Pipeline:
                 timeout=limits.timeout,
                 memory=limits.memory,
             )
+            entries = [s.entry for s in scored]
             keep = _kept_state(result, state)
-            fresh = await self._drop_seen(source, [s.entry for s in scored])
-            new = {id(entry) for entry in fresh}
-            entries = [s for s in scored if id(s.entry) in new]
-            return Parsed(fresh, keep), evidence.Enriched(fresh), entries
+            return Parsed(entries, keep), evidence.Enriched(entries), scored
         parsed = await self._parse(source, result, state, limits)
         fresh = await self._drop_seen(source, parsed.entries)
         enriched = await self._full_text(source, fresh, limits)
@@ -391,10 +391,14 @@ class Pipeline:
         state: FetchState,
         scored: list[ScoredEntry],
         now: datetime,
+        unchecked: bool = False,
     ) -> PollOutcome:
-        """Stages 5 to 7 under the store's writer lock (runs in the store's thread)."""
+        """Stages 5 to 7 under the store's writer lock (runs in the store's thread), in one
+        transaction; ``unchecked`` entries (a first poll's) lose the stored ones first."""
         alerts = self.config.alerts
         with self.store.writer():
+            if unchecked:
+                scored = self.store.unseen_scored(source.label, scored)
             known = self.store.known_stories(
                 [s.signature for s in scored], now=now, window=alerts.story_window
             )

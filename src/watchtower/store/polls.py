@@ -348,6 +348,17 @@ class PollsMixin(SourcesMixin):
             stored = stored_guids(conn, source_id, list(by_guid))
         return [entry for guid, entry in by_guid.items() if guid not in stored]
 
+    def unseen_scored(
+        self, name: str, scored: Sequence[models.ScoredEntry]
+    ) -> list[models.ScoredEntry]:
+        """:meth:`unseen_entries` for scored entries: those of source ``name`` not
+        stored yet, the first one of each guid, in order."""
+        by_guid: dict[str, models.ScoredEntry] = {}
+        for entry in scored:
+            by_guid.setdefault(safe(entry.entry.guid), entry)
+        unseen = self.unseen_entries(name, [s.entry for s in by_guid.values()])
+        return [by_guid[safe(entry.guid)] for entry in unseen]
+
     def known_stories(
         self, signatures: Sequence[bytes], *, now: datetime, window: timedelta
     ) -> dict[bytes, KnownStory]:
@@ -429,12 +440,8 @@ class PollsMixin(SourcesMixin):
         :func:`watchtower.alerting.decide` (``threshold``, ``channels``) and
         :meth:`write_poll` the plan. Raises ``StoreError``.
         """
-        by_guid: dict[str, models.ScoredEntry] = {}
-        for scored in entries:
-            by_guid.setdefault(safe(scored.entry.guid), scored)
         with self._lock:
-            unseen = self.unseen_entries(name, [s.entry for s in by_guid.values()])
-            fresh = [by_guid[safe(entry.guid)] for entry in unseen]
+            fresh = self.unseen_scored(name, entries)
             known = self.known_stories([s.signature for s in fresh], now=now, window=story_window)
             plan = alerting.decide(
                 fresh,

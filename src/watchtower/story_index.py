@@ -99,26 +99,12 @@ class MinHashStoryIndex:
 
     def find(self, signature: bytes) -> int | None:
         """The story this signature belongs to, or ``None`` (also for unusable input)."""
-        parts = _parts(signature) if self._slot_of else None
-        if parts is None:
-            return None
-        count, hashes, bands = parts
-        picked = self._candidates(bands)
-        if picked is None:
-            return None
-        equal = np.count_nonzero(self._hashes[picked] == hashes, axis=1)
-        jaccard = equal / NUM_HASHES
-        ok = _near_duplicates(jaccard, float(count), self._counts[picked])
-        if not ok.any():
-            return None
-        best_j = jaccard[ok].max()
-        tied = picked[ok & (jaccard == best_j)]
-        return max(self._story_at[int(row)] for row in tied)
+        return self.find_many([signature])[0]
 
     def find_many(self, signatures: Sequence[bytes]) -> list[int | None]:
         """:meth:`find` for each signature, against the index as it is now, in a few
-        array operations for all of them (one poll's items): the same answers as
-        calling :meth:`find` on each in turn."""
+        array operations for all of them (one poll's items): the candidates sharing a
+        band, confirmed by the rule, the highest Jaccard (then story id) picked."""
         answers: list[int | None] = [None] * len(signatures)
         usable = [i for i, sig in enumerate(signatures) if len(sig) == SIZE and sig[0] == VERSION]
         if not usable or not self._slot_of:
@@ -182,30 +168,6 @@ class MinHashStoryIndex:
         query, rows = np.concatenate(queries), np.concatenate(found)
         alive = self._alive[rows]
         return query[alive], rows[alive]
-
-    def _candidates(self, bands: npt.NDArray[np.uint64]) -> _Rows | None:
-        """The live rows sharing at least one band value with ``bands`` (a row may come
-        more than once), or ``None``."""
-        found: list[_Rows] = []
-        if self._keys.size:
-            keys = _search_keys(bands)
-            lo = np.searchsorted(self._keys, keys, "left")
-            hi = np.searchsorted(self._keys, keys, "right")
-            lengths = hi - lo
-            total = int(lengths.sum())
-            if total:  # every position in the 32 ranges [lo, hi), in one gather
-                ends = np.cumsum(lengths)
-                at = np.arange(total) + np.repeat(lo - (ends - lengths), lengths)
-                rows: _Rows = self._key_rows[at].astype(np.intp)
-                found.append(rows[(self._hashes[rows].view("<u8") == bands).any(axis=1)])
-        if self._waiting:
-            waiting = self._wait[: self._waiting]
-            found.append(waiting[(self._hashes[waiting].view("<u8") == bands).any(axis=1)])
-        if not found:
-            return None
-        rows = np.concatenate(found) if len(found) > 1 else found[0]
-        rows = rows[self._alive[rows]]
-        return rows if rows.size else None
 
     def add(self, story_id: int, signature: bytes) -> None:
         """Register ``story_id`` under ``signature`` (replacing its previous one)."""

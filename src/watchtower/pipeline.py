@@ -102,6 +102,7 @@ class _Limits:
 class Parsed:
     entries: list[Entry]
     state: FetchState
+    unchecked: bool = False  # a first poll's: the stored entries are not dropped yet
 
 
 class Pipeline:
@@ -229,9 +230,14 @@ class Pipeline:
                 log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
                 return PollReport(source.label, "cancelled", error=str(exc))
             return await self._failed(source, state, exc, now)
-        unchecked = _all_new(source, state, result)  # stored entries not dropped yet
         outcome: PollOutcome = await self._write(
-            source.label, self._decide_and_write, source, parsed.state, scored, now, unchecked
+            source.label,
+            self._decide_and_write,
+            source,
+            parsed.state,
+            scored,
+            now,
+            parsed.unchecked,
         )
         self._remember(
             replace(
@@ -282,7 +288,7 @@ class Pipeline:
             )
             entries = [s.entry for s in scored]
             keep = _kept_state(result, state)
-            return Parsed(entries, keep), evidence.Enriched(entries), scored
+            return Parsed(entries, keep, unchecked=True), evidence.Enriched(entries), scored
         parsed = await self._parse(source, result, state, limits)
         fresh = await self._drop_seen(source, parsed.entries)
         enriched = await self._full_text(source, fresh, limits)

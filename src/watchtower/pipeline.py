@@ -230,15 +230,8 @@ class Pipeline:
                 log.info("source %s: poll cut off by shutdown; nothing recorded", source.label)
                 return PollReport(source.label, "cancelled", error=str(exc))
             return await self._failed(source, state, exc, now)
-        outcome: PollOutcome = await self._write(
-            source.label,
-            self._decide_and_write,
-            source,
-            parsed.state,
-            scored,
-            now,
-            parsed.unchecked,
-        )
+        args = (source, parsed.state, scored, now, parsed.unchecked)
+        outcome: PollOutcome = await self._write(source.label, self._decide_and_write, *args)
         self._remember(
             replace(
                 state,

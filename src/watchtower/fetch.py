@@ -264,7 +264,6 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         self._transport = GuardedTransport(self.policy, ssl_context=self._ssl_context)
-        await self._transport.__aenter__()
         return self
 
     async def __aexit__(
@@ -367,7 +366,8 @@ class Fetcher:
                 headers=[(b"Host", target.netloc), *headers],
                 extensions={"timeout": self._timeouts},
             )
-            answer = await transport.request(request)
+            async with transport.stream(request) as answer:
+                return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
         except AddressRefused as exc:
             reason = f"redirect to {exc.reason}" if hop else exc.reason
             raise AddressRefused(reason, url=origin) from exc
@@ -382,10 +382,6 @@ class Fetcher:
             raise FetchError(
                 f"connection failed: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
-        try:
-            return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
-        finally:
-            await answer.aclose()
 
     async def _answer(
         self, response: httpcore.Response, raw: httpx.Headers, url: str, origin: str

@@ -4,8 +4,9 @@
 itself, checks every resolved address against the :class:`AddressPolicy` and connects
 to the checked IP (TLS SNI, certificate checks and ``Host`` still use the name), so
 neither a redirect nor DNS rebinding reaches an address the policy refuses.
-:class:`GuardedTransport` is the httpx transport built on it (no environment proxies,
-no retries, one verifying TLS context per process).
+:class:`GuardedTransport` sends HTTP/1.1 requests through it and keeps their
+connections alive by origin (no environment proxies, no retries, one verifying TLS
+context per process).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import httpcore
-import httpx
 
 from watchtower.errors import (
     AddressRefused,
@@ -249,43 +249,95 @@ def _ssl_context() -> ssl.SSLContext:
     return verifying_context(trust_env=False)
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose connections go through :class:`GuardedBackend`."""
+class GuardedTransport:
+    """HTTP/1.1 through :class:`GuardedBackend`, its connections kept alive by origin.
+
+    No pool queue: the caller bounds how many requests run at once (the Fetcher's
+    per-host gates and the pipeline's poll slots), so a request takes an idle
+    connection to its origin, or opens one, and gives it back when its answer is
+    closed. At most ``max_idle`` connections wait, each for at most
+    ``keepalive_expiry`` seconds; one the server closed, or whose answer was not read
+    to its end, is closed instead of kept. :meth:`aclose` closes every connection,
+    idle or in use.
+    """
 
     def __init__(
         self,
         policy: AddressPolicy,
         *,
-        max_connections: int = 100,
         ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = 20,
+        keepalive_expiry: float = 5.0,
     ) -> None:
-        context = ssl_context or _ssl_context()
-        super().__init__(verify=context, trust_env=False, retries=0)  # its pool is replaced
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=max_connections,
-            max_keepalive_connections=min(20, max_connections),
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=GuardedBackend(policy),
-        )
+        self._backend = GuardedBackend(policy)
+        self._ssl_context = ssl_context or _ssl_context()
+        self._max_idle = max_idle
+        self._keepalive_expiry = keepalive_expiry
+        self._idle: list[httpcore.AsyncHTTPConnection] = []  # oldest first
+        self._open: set[httpcore.AsyncHTTPConnection] = set()
 
-        self._used = False
-
-    async def request(self, request: httpcore.Request) -> httpcore.Response:
-        """Send ``request`` through the guarded pool; the answer's body is a stream
-        (read it with ``aiter_stream``, then ``aclose``). Raises httpcore's errors."""
-        self._used = True
-        return await self._pool.handle_async_request(request)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._used = True
-        return await super().handle_async_request(request)
+    @contextlib.asynccontextmanager
+    async def stream(self, request: httpcore.Request) -> AsyncIterator[httpcore.Response]:
+        """Send ``request``; the answer's body is a stream (read it with
+        ``aiter_stream``) until the block ends. Raises httpcore's errors."""
+        connection = await self._checkout(request.url.origin)
+        try:
+            response = await connection.handle_async_request(request)
+        except BaseException:
+            await self._discard(connection)
+            raise
+        try:
+            yield response
+        finally:
+            try:
+                await response.aclose()
+            except BaseException:
+                await self._discard(connection)
+                raise
+            await self._checkin(connection)
 
     async def aclose(self) -> None:
-        """Close the pool's connections; a pool that never sent a request holds none
-        (and closing it would load httpcore's async machinery for nothing)."""
-        if self._used:
-            await super().aclose()
+        """Close every connection."""
+        connections, self._open, self._idle = self._open, set(), []
+        for connection in connections:
+            await _close(connection)
+
+    async def _checkout(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+        stale = [c for c in self._idle if c.has_expired() or not c.is_available()]
+        for connection in stale:  # taken out before any await: other requests run then
+            self._idle.remove(connection)
+            self._open.discard(connection)
+        found = next((c for c in reversed(self._idle) if c.can_handle_request(origin)), None)
+        if found is not None:
+            self._idle.remove(found)
+        else:
+            found = httpcore.AsyncHTTPConnection(
+                origin,
+                ssl_context=self._ssl_context,
+                keepalive_expiry=self._keepalive_expiry,
+                network_backend=self._backend,
+            )
+            self._open.add(found)
+        for connection in stale:
+            await _close(connection)
+        return found
+
+    async def _checkin(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        if not connection.is_idle() or connection.is_closed():
+            await self._discard(connection)
+            return
+        self._idle.append(connection)
+        while len(self._idle) > self._max_idle:  # the longest idle goes
+            await self._discard(self._idle[0])
+
+    async def _discard(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        if connection in self._idle:
+            self._idle.remove(connection)
+        self._open.discard(connection)
+        await _close(connection)
+
+
+async def _close(connection: httpcore.AsyncHTTPConnection) -> None:
+    """Close ``connection``; a failure to close has nothing left to report."""
+    with contextlib.suppress(Exception):
+        await connection.aclose()

@@ -417,6 +417,8 @@ class Config(_Model):
         from watchtower.sources.normalize import canonical_url
 
         direct = [s for s in self.sources if s.kind != "opml"]
+        if len(direct) == len(self.sources):  # no OPML file: nothing to compare against
+            return direct
         seen = {canonical_url(s.url) or s.url for s in direct}
         names = {s.label.casefold() for s in direct}
         result = list(direct)

@@ -8,14 +8,14 @@
 4. score                      ``scoring`` (worker)               → [ScoredEntry]
 5. assign stories             ``Store.known_stories``            → known stories
 6. decide alerts, deliveries  ``alerting.decide``                → PollPlan
-7. write the plan             ``Store.write_poll``, ONE transaction with the fetch state
+7. write the plan             ``Store.write_poll``, all-or-nothing with the fetch state
 8. archive (``archive.dir``)  ``evidence.Archiver``, after the commit → alert.archive
 
-Stages 5 to 7 run while holding the store's writer lock, so no other poll's stories
-slip in between the read and the write. Stage 8 runs after that transaction, bounded,
-and never undoes, fails or delays what it committed (see :mod:`watchtower.evidence`).
-A fetch or parse failure is recorded on the source with a short reason and a back-off;
-it never reaches the other sources.
+Stages 5 to 7 are one write under the store's writer lock (``writebatch`` commits the
+writes that wait together), so no other poll's stories slip in between read and write.
+Stage 8 runs after that commit, bounded, and never undoes, fails or delays what it
+committed (see :mod:`watchtower.evidence`). A fetch or parse failure is recorded on the
+source with a short reason and a back-off; it never reaches the other sources.
 
 Once :attr:`Pipeline.stopping` is set (the daemon is shutting down), a poll that fails
 is not recorded as the source's failure — the failure may be the shutdown itself — and
@@ -25,6 +25,7 @@ reports ``cancelled``: the source keeps the state of its last finished poll.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -55,6 +56,7 @@ from watchtower.pollbatch import NotModifiedBatch
 from watchtower.sources import dispatch
 from watchtower.store import Store
 from watchtower.units import format_duration
+from watchtower.writebatch import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,7 @@ class Pipeline:
         self._states: dict[str, SourceState] | None = None
         self._states_lock = asyncio.Lock()
         self.unchanged = NotModifiedBatch(store, on_lost=self._forget)
+        self.writes = WriteBatch(store)  # polls' writes, committed together when they wait
         self._archiver = evidence.Archiver()
         self.stopping = False
         self._slots: tuple[int, asyncio.Semaphore] | None = None
@@ -176,7 +179,7 @@ class Pipeline:
         fails, its cached state is dropped."""
         await self.unchanged.flush_for(name)
         try:
-            return await self.call_store(fn, *args, **kwargs)
+            return await self.writes.submit(functools.partial(fn, *args, **kwargs))
         except BaseException:
             if self._states is not None:
                 self._states.pop(name, None)

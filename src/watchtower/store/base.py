@@ -16,7 +16,8 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -92,6 +93,15 @@ def safe_opt(text: str | None) -> str | None:
 def clip(text: str) -> str:
     text = safe(text)
     return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Written(Generic[_R]):
+    """What one write of :meth:`StoreBase.write_together` gave: its result, or its error."""
+
+    ok: bool
+    value: _R | None = None
+    error: Exception | None = None
 
 
 class StoreBase:
@@ -187,6 +197,39 @@ class StoreBase:
                 self._index = None
                 raise
         self.availability.ok()
+
+    def write_together(self, writes: Sequence[Callable[[], _R]]) -> list[Written[_R]]:
+        """Run ``writes`` (functions making store calls) in order, in ONE transaction
+        with one savepoint each, committed once; each one's result or exception.
+
+        A write that raises is rolled back alone (its savepoint) and the story index is
+        reloaded; the writes before it commit, and those after it run each in a
+        transaction of its own. A failed commit raises ``StoreError`` for all of them.
+        """
+        done: list[Written[_R]] = []
+        with self.writer():
+            held = self._held
+            assert held is not None
+            for write in writes:
+                try:
+                    with held.begin_nested():
+                        done.append(Written(True, write()))
+                except SQLAlchemyError as exc:  # raised by the savepoint itself
+                    self._index = None
+                    done.append(Written(False, error=self._failed("storing a poll", exc)))
+                    break
+                except Exception as exc:
+                    self._index = None
+                    done.append(Written(False, error=exc))
+                    break
+        return done + [self._write_alone(write) for write in writes[len(done) :]]
+
+    def _write_alone(self, write: Callable[[], _R]) -> Written[_R]:
+        try:
+            with self.writer():
+                return Written(True, write())
+        except Exception as exc:
+            return Written(False, error=exc)
 
     async def run(self, fn: Callable[..., _R], *args: object, **kwargs: object) -> _R:
         """Run ``fn`` (a store method, or a function making several calls) in a thread.

@@ -426,9 +426,9 @@ class Pipeline:
         reason = str(exc)
         self._forget([source.label])
         now = self.clock()
-        await self.unchanged.flush_for(source.label)
         try:
-            failures: int = await self.call_store(
+            failures: int = await self._write(
+                source.label,
                 self.store.record_failure,
                 source.label,
                 reason,

@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
+import h11
 import httpx
 
 from watchtower import __version__
@@ -53,6 +53,7 @@ from watchtower.errors import (
     HTTPStatusError,
     RedirectError,
 )
+from watchtower.http11 import Origin, Request, Response
 from watchtower.models import FetchResult
 from watchtower.netpolicy import AddressPolicy, check_scheme
 from watchtower.retry_after import parse_retry_after
@@ -66,14 +67,11 @@ FEED_ACCEPT = (
     "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
     "application/json;q=0.5, text/html;q=0.3, */*;q=0.1"
 )
+_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: httpcore's errors of a connection or of the peer's HTTP (timeouts are caught apart).
-CONNECTION_ERRORS = (
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.ProxyError,
-    httpcore.ConnectionNotAvailable,
-)
+#: The errors of a connection (sockets, TLS) or of the peer's HTTP; a TimeoutError (an
+#: OSError too) is caught before them, as a timeout.
+CONNECTION_ERRORS = (OSError, EOFError, h11.ProtocolError)
 MAX_RETRY_AFTER = 7 * 24 * 3600.0
 
 
@@ -244,7 +242,6 @@ class Fetcher:
             (b"Connection", b"keep-alive"),
             (b"User-Agent", self.user_agent.encode("utf-8")),
         ]
-        self._timeouts = {t: self.timeout for t in ("connect", "read", "write", "pool")}
         self._gates: dict[str, _HostGate] = {}
 
     @classmethod
@@ -355,16 +352,14 @@ class Fetcher:
     ) -> FetchResult | _Redirect:
         try:
             target = httpx.URL(url)
-            request = httpcore.Request(
-                "GET",
-                httpcore.URL(
-                    scheme=target.raw_scheme,
-                    host=target.raw_host,
-                    port=target.port,
-                    target=target.raw_path,
+            request = Request(
+                Origin(
+                    target.scheme,
+                    target.raw_host.decode("ascii"),
+                    target.port or _PORTS[target.scheme],
                 ),
-                headers=[(b"Host", target.netloc), *headers],
-                extensions={"timeout": self._timeouts},
+                target.raw_path,
+                [(b"Host", target.netloc), *headers],
             )
             async with transport.stream(request) as answer:
                 return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
@@ -374,9 +369,9 @@ class Fetcher:
         except FetchError as exc:
             exc.url = origin
             raise
-        except httpcore.TimeoutException as exc:
+        except TimeoutError as exc:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
-        except (httpx.InvalidURL, httpcore.UnsupportedProtocol) as exc:
+        except httpx.InvalidURL as exc:
             raise FetchError("invalid URL", url=origin) from exc
         except CONNECTION_ERRORS as exc:
             raise FetchError(
@@ -384,7 +379,7 @@ class Fetcher:
             ) from exc
 
     async def _answer(
-        self, response: httpcore.Response, raw: httpx.Headers, url: str, origin: str
+        self, response: Response, raw: httpx.Headers, url: str, origin: str
     ) -> FetchResult | _Redirect:
         status = response.status
         if status in REDIRECT_STATUSES:
@@ -396,7 +391,7 @@ class Fetcher:
         if status == 304:
             # A 304 never has a body (h11 reads none); reading its end lets the pool keep
             # the connection instead of closing it, one TCP handshake saved per source.
-            await response.aread()
+            await response.read()
             return FetchResult(
                 url=url,
                 status=304,
@@ -419,21 +414,19 @@ class Fetcher:
             last_modified=headers.get("last-modified"),
         )
 
-    async def _read_body(
-        self, response: httpcore.Response, raw: httpx.Headers, origin: str
-    ) -> bytes:
+    async def _read_body(self, response: Response, raw: httpx.Headers, origin: str) -> bytes:
         coding = _content_coding(raw)
         length = raw.get("content-length", "")
         if coding is None and length.isdigit() and int(length) > self.max_bytes:
             raise BodyTooLarge(f"body over {human_size(self.max_bytes)}", url=origin)
         inflater = _Inflater(coding, self.max_bytes)
         try:
-            async for chunk in response.aiter_stream():
+            async for chunk in response.chunks():
                 inflater.feed(chunk)
         except FetchError as exc:
             exc.url = origin
             raise
-        except httpcore.TimeoutException as exc:
+        except TimeoutError as exc:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
         except CONNECTION_ERRORS as exc:
             raise FetchError(

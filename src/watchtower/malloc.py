@@ -15,7 +15,6 @@ Both are no-ops where the C library is not glibc (musl, macOS).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -36,8 +35,8 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     if not version:
         return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    try:  # glibc's soname on every Linux it runs on (find_library would run ldconfig)
+        return ctypes.CDLL("libc.so.6")
     except OSError:
         return None
 

@@ -10,11 +10,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpcore
-
 from tests.support import LoopbackHTTP, Response, feed_with_etag, trickle
 from watchtower.errors import BodyTooLarge, FetchError, FetchTimeout
 from watchtower.fetch import Fetcher
+from watchtower.http11 import Origin, Request
 from watchtower.models import FetchResult
 from watchtower.netpolicy import AddressPolicy
 from watchtower.transport import GuardedTransport
@@ -157,9 +156,10 @@ def test_idle_connections_are_capped(http_server: LoopbackHTTP) -> None:
             transport = GuardedTransport(AddressPolicy.build(allow_private=True), max_idle=1)
             try:
                 for base in (http_server.base, other.base, http_server.base, other.base):
-                    request = httpcore.Request("GET", base + "/a.xml", headers=[("Host", "x")])
+                    host, port = base.removeprefix("http://").split(":")
+                    request = Request(Origin("http", host, int(port)), b"/a.xml", [(b"Host", b"x")])
                     async with transport.stream(request) as answer:
-                        await answer.aread()
+                        await answer.read()
             finally:
                 await transport.aclose()
 

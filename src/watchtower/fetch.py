@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 import zlib
@@ -68,6 +69,14 @@ FEED_ACCEPT = (
     "application/json;q=0.5, text/html;q=0.3, */*;q=0.1"
 )
 _PORTS = {"http": 80, "https": 443}
+#: A URL whose every part goes on the wire as written (ASCII host, nothing to escape).
+_PLAIN_URL = re.compile(
+    r"(?P<scheme>(?-i:https?))://(?P<host>[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<path>/[a-z0-9\-._~!$&'()*+,;=:@/%]*)?(?P<query>\?[a-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
+    r"(?:#.*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: The errors of a connection (sockets, TLS) or of the peer's HTTP; a TimeoutError (an
 #: OSError too) is caught before them, as a timeout.
@@ -351,16 +360,8 @@ class Fetcher:
         hop: int,
     ) -> FetchResult | _Redirect:
         try:
-            target = httpx.URL(url)
-            request = Request(
-                Origin(
-                    target.scheme,
-                    target.raw_host.decode("ascii"),
-                    target.port or _PORTS[target.scheme],
-                ),
-                target.raw_path,
-                [(b"Host", target.netloc), *headers],
-            )
+            origin_of, path, host = request_parts(url)
+            request = Request(origin_of, path, [(b"Host", host), *headers])
             async with transport.stream(request) as answer:
                 return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
         except AddressRefused as exc:
@@ -433,6 +434,24 @@ class Fetcher:
                 f"connection broken: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
         return inflater.body()
+
+
+def request_parts(url: str) -> tuple[Origin, bytes, bytes]:
+    """The origin, request target (path and query) and ``Host`` value of an http(s)
+    ``url``: what ``httpx.URL`` makes of it (IDNA host, escaped path, dot segments
+    removed, default port dropped), read directly from a plain URL, the usual kind.
+    Raises ``httpx.InvalidURL``."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is None or _DOT_SEGMENT.search(plain["path"] or "") or int(plain["port"] or 0) > 65535:
+        parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
+        port = _PORTS[scheme] if parsed.port is None else parsed.port
+        return Origin(scheme, host, port), parsed.raw_path, parsed.netloc
+    scheme, host = plain["scheme"].lower(), plain["host"].lower()
+    port = int(plain["port"]) if plain["port"] else _PORTS[scheme]
+    netloc = host if port == _PORTS[scheme] else f"{host}:{port}"
+    target = (plain["path"] or "/") + (plain["query"] or "")
+    return Origin(scheme, host, port), target.encode("ascii"), netloc.encode("ascii")
 
 
 def _header_value(text: str) -> bytes:

@@ -223,3 +223,30 @@ def test_migrate_is_idempotent_and_packaged(tmp_path: Path) -> None:
             assert MigrationContext.configure(conn).get_current_revision() == _head()
     finally:
         engine.dispose()
+
+
+def test_each_source_s_newest_item_is_one_index_lookup(tmp_path: Path) -> None:
+    """The health check reads every source's newest item by ``ix_item_source_fetched``,
+    not by scanning every stored item (the check runs each heartbeat)."""
+    with Store.open(f"sqlite:///{tmp_path}/wt.db") as st:
+        st.sync_sources([(name, "feed", f"http://127.0.0.1:9/{name}") for name in "AB"])
+        for hours, (name, guid) in enumerate([("A", "1"), ("A", "2"), ("B", "3")]):
+            entry = ScoredEntry(Entry(source=name, guid=guid, title="t"), Score(0.1), b"")
+            now = NOW + timedelta(hours=hours)
+            st.record_poll(
+                name, FetchState(), [entry], threshold=0.5, channels=lambda s: [], now=now
+            )
+        inputs = {row.name: row.last_new_item_at for row in st.health_inputs()}
+        assert inputs == {"A": NOW + timedelta(hours=1), "B": NOW + timedelta(hours=2)}
+        statuses = st.health_statuses()
+        assert statuses["A"].last_new_item_at == NOW + timedelta(hours=1)
+        with st.engine.connect() as conn:
+            plan = conn.execute(
+                sa.text(
+                    "EXPLAIN QUERY PLAN SELECT (SELECT max(fetched_at) FROM item"
+                    " WHERE item.source_id = source.id) FROM source"
+                )
+            ).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "ix_item_source_fetched" in details, details
+    assert "SCAN item" not in details, details

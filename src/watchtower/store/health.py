@@ -137,11 +137,12 @@ _EVENT_COLUMNS = (
 )
 
 
-def _newest_items() -> sa.Subquery:
+def _newest_item() -> sa.ScalarSelect[Any]:
+    """When the source's newest item arrived (one lookup in ``ix_item_source_fetched``)."""
     return (
-        sa.select(ITEM.c.source_id, sa.func.max(ITEM.c.fetched_at).label("newest"))
-        .group_by(ITEM.c.source_id)
-        .subquery()
+        sa.select(sa.func.max(ITEM.c.fetched_at))
+        .where(ITEM.c.source_id == SOURCE.c.id)
+        .scalar_subquery()
     )
 
 
@@ -150,22 +151,19 @@ class HealthMixin(StoreBase):
 
     def health_inputs(self, names: Sequence[str] | None = None) -> list[HealthInput]:
         """Every known source (or those in ``names``) with what the health check needs."""
-        newest = _newest_items()
         query = sa.select(
             SOURCE.c.name,
             SOURCE.c.url,
             SOURCE.c.failing_since,
             SOURCE.c.last_error,
             SOURCE.c.last_success_at,
-            sa.func.coalesce(newest.c.newest, SOURCE.c.created_at).label("last_new"),
+            sa.func.coalesce(_newest_item(), SOURCE.c.created_at).label("last_new"),
             SOURCE_HEALTH.c.failing,
             SOURCE_HEALTH.c.failing_since.label("r_failing_since"),
             SOURCE_HEALTH.c.quiet,
             SOURCE_HEALTH.c.quiet_since,
         ).select_from(
-            SOURCE.outerjoin(newest, newest.c.source_id == SOURCE.c.id).outerjoin(
-                SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name
-            )
+            SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name)
         )
         if names is not None:
             query = query.where(SOURCE.c.name.in_(list(names)))
@@ -235,19 +233,16 @@ class HealthMixin(StoreBase):
 
     def health_statuses(self) -> dict[str, SourceHealthStatus]:
         """The reported health of every source, by name (what ``status`` and the page show)."""
-        newest = _newest_items()
         query = sa.select(
             SOURCE.c.name,
-            newest.c.newest,
+            _newest_item().label("newest"),
             SOURCE_HEALTH.c.failing,
             SOURCE_HEALTH.c.failing_since,
             SOURCE_HEALTH.c.failing_reason,
             SOURCE_HEALTH.c.quiet,
             SOURCE_HEALTH.c.quiet_since,
         ).select_from(
-            SOURCE.outerjoin(newest, newest.c.source_id == SOURCE.c.id).outerjoin(
-                SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name
-            )
+            SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name)
         )
         with self._tx("reading source health") as conn:
             rows = conn.execute(query).all()

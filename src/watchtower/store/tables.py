@@ -142,6 +142,7 @@ class Item(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source_id", "guid_key", name="uq_item_source_guid_key"),
         sa.Index("ix_item_fetched_at", "fetched_at"),
+        sa.Index("ix_item_source_fetched", "source_id", "fetched_at"),
         sa.Index("ix_item_story_id", "story_id"),
     )
 

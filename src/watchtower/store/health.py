@@ -162,9 +162,7 @@ class HealthMixin(StoreBase):
             SOURCE_HEALTH.c.failing_since.label("r_failing_since"),
             SOURCE_HEALTH.c.quiet,
             SOURCE_HEALTH.c.quiet_since,
-        ).select_from(
-            SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name)
-        )
+        ).select_from(SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name))
         if names is not None:
             query = query.where(SOURCE.c.name.in_(list(names)))
         with self._tx("reading source health inputs") as conn:
@@ -241,9 +239,7 @@ class HealthMixin(StoreBase):
             SOURCE_HEALTH.c.failing_reason,
             SOURCE_HEALTH.c.quiet,
             SOURCE_HEALTH.c.quiet_since,
-        ).select_from(
-            SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name)
-        )
+        ).select_from(SOURCE.outerjoin(SOURCE_HEALTH, SOURCE_HEALTH.c.source == SOURCE.c.name))
         with self._tx("reading source health") as conn:
             rows = conn.execute(query).all()
         return {

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -25,6 +24,8 @@ from watchtower.errors import ConfigError, WatchtowerError
 from watchtower.report import format_alerts, format_baseline_row
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from watchtower.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -254,6 +255,8 @@ def _show_preview(message: EmailMessage | None, html_path: Path | None) -> None:
     if html_path is None:
         click.echo(message.as_string())
         return
+    from email.message import EmailMessage
+
     part = message.get_body(("html",))
     html = part.get_content() if isinstance(part, EmailMessage) else ""
     try:

@@ -1,16 +1,16 @@
 """Fetching the hostile web: one bounded, polite, conditional GET per call.
 
-:class:`Fetcher` wraps one ``httpx.AsyncClient`` and enforces, for every request:
+:class:`Fetcher` sends HTTP/1.1 requests through one
+:class:`~watchtower.transport.GuardedTransport` and enforces, for every request:
 
 * a **total deadline** (``asyncio.timeout``) over connect, redirects and body, not a
-  per-read timeout (httpx's own timeouts are per read); waiting for a per-host slot
-  does not count;
-* a **body cap on the decompressed size**: the raw stream is read with
-  ``aiter_raw()`` and inflated by a bounded ``zlib`` decompressor; only identity, gzip
+  per-read timeout; waiting for a per-host slot does not count;
+* a **body cap on the decompressed size**: the raw body is read as it arrives and
+  inflated by a bounded ``zlib`` decompressor; only identity, gzip
   and deflate are accepted (``Accept-Encoding: gzip, deflate``), inflated up to the cap;
 * **redirects followed here**, at most ``max_redirects`` hops, loops detected, each
   hop's scheme checked (http/https only) and address checked;
-* the **address policy** of :mod:`watchtower.netpolicy`, applied by a network backend
+* the **address policy** of :mod:`watchtower.netpolicy`, applied by the transport
   at connect time to the resolved addresses, so neither a redirect nor DNS rebinding
   can reach loopback, private, link-local or other non-public addresses. The
   connection goes to the checked IP; TLS SNI, certificate checks and the ``Host``
@@ -29,8 +29,8 @@ private address 10.0.0.5 refused``, ``HTTP 404 Not Found``…).
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
-import re
 import ssl
 import time
 import zlib
@@ -43,7 +43,6 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import h11
-import httpx
 
 from watchtower import __version__
 from watchtower.errors import (
@@ -54,7 +53,7 @@ from watchtower.errors import (
     HTTPStatusError,
     RedirectError,
 )
-from watchtower.http11 import Origin, Request, Response
+from watchtower.http11 import Request, Response, decode_headers, request_parts
 from watchtower.models import FetchResult
 from watchtower.netpolicy import AddressPolicy, check_scheme
 from watchtower.retry_after import parse_retry_after
@@ -68,15 +67,6 @@ FEED_ACCEPT = (
     "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
     "application/json;q=0.5, text/html;q=0.3, */*;q=0.1"
 )
-_PORTS = {"http": 80, "https": 443}
-#: A URL whose every part goes on the wire as written (ASCII host, nothing to escape).
-_PLAIN_URL = re.compile(
-    r"(?P<scheme>(?-i:https?))://(?P<host>[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
-    r"(?P<path>/[a-z0-9\-._~!$&'()*+,;=:@/%]*)?(?P<query>\?[a-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
-    r"(?:#.*)?",
-    re.IGNORECASE | re.DOTALL,
-)
-_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: The errors of a connection (sockets, TLS) or of the peer's HTTP; a TimeoutError (an
 #: OSError too) is caught before them, as a timeout.
@@ -164,7 +154,7 @@ class _Inflater:
         return bytes(self._out)
 
 
-def _content_coding(headers: httpx.Headers) -> str | None:
+def _content_coding(headers: dict[str, str]) -> str | None:
     raw = str(headers.get("content-encoding") or "")
     codings = [c.strip().lower() for c in raw.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
@@ -360,10 +350,13 @@ class Fetcher:
         hop: int,
     ) -> FetchResult | _Redirect:
         try:
-            origin_of, path, host = request_parts(url)
-            request = Request(origin_of, path, [(b"Host", host), *headers])
+            target, path, host = request_parts(url)
+        except ValueError as exc:  # httpx.InvalidURL
+            raise FetchError("invalid URL", url=origin) from exc
+        request = Request(target, path, [(b"Host", host), *headers])
+        try:
             async with transport.stream(request) as answer:
-                return await self._answer(answer, httpx.Headers(answer.headers), url, origin)
+                return await self._answer(answer, decode_headers(answer.headers), url, origin)
         except AddressRefused as exc:
             reason = f"redirect to {exc.reason}" if hop else exc.reason
             raise AddressRefused(reason, url=origin) from exc
@@ -372,23 +365,20 @@ class Fetcher:
             raise
         except TimeoutError as exc:
             raise FetchTimeout(f"timeout after {human_seconds(self.timeout)}", url=origin) from exc
-        except httpx.InvalidURL as exc:
-            raise FetchError("invalid URL", url=origin) from exc
         except CONNECTION_ERRORS as exc:
             raise FetchError(
                 f"connection failed: {one_line(exc) or type(exc).__name__}", url=origin
             ) from exc
 
     async def _answer(
-        self, response: Response, raw: httpx.Headers, url: str, origin: str
+        self, response: Response, headers: dict[str, str], url: str, origin: str
     ) -> FetchResult | _Redirect:
         status = response.status
         if status in REDIRECT_STATUSES:
-            location = raw.get("location")
+            location = headers.get("location")
             if not location:
                 raise RedirectError(f"HTTP {status} redirect without Location", url=origin)
             return _Redirect(location)
-        headers = {k.lower(): v for k, v in raw.items()}
         if status == 304:
             # A 304 never has a body (h11 reads none); reading its end lets the pool keep
             # the connection instead of closing it, one TCP handshake saved per source.
@@ -402,8 +392,8 @@ class Fetcher:
                 last_modified=headers.get("last-modified"),
             )
         if not 200 <= status < 300:
-            raise _status_error(status, raw, origin)
-        body = await self._read_body(response, raw, origin)
+            raise _status_error(status, headers, origin)
+        body = await self._read_body(response, headers, origin)
         headers.pop("content-encoding", None)
         headers["content-length"] = str(len(body))
         return FetchResult(
@@ -415,9 +405,9 @@ class Fetcher:
             last_modified=headers.get("last-modified"),
         )
 
-    async def _read_body(self, response: Response, raw: httpx.Headers, origin: str) -> bytes:
-        coding = _content_coding(raw)
-        length = raw.get("content-length", "")
+    async def _read_body(self, response: Response, headers: dict[str, str], origin: str) -> bytes:
+        coding = _content_coding(headers)
+        length = headers.get("content-length", "")
         if coding is None and length.isdigit() and int(length) > self.max_bytes:
             raise BodyTooLarge(f"body over {human_size(self.max_bytes)}", url=origin)
         inflater = _Inflater(coding, self.max_bytes)
@@ -436,24 +426,6 @@ class Fetcher:
         return inflater.body()
 
 
-def request_parts(url: str) -> tuple[Origin, bytes, bytes]:
-    """The origin, request target (path and query) and ``Host`` value of an http(s)
-    ``url``: what ``httpx.URL`` makes of it (IDNA host, escaped path, dot segments
-    removed, default port dropped), read directly from a plain URL, the usual kind.
-    Raises ``httpx.InvalidURL``."""
-    plain = _PLAIN_URL.fullmatch(url)
-    if plain is None or _DOT_SEGMENT.search(plain["path"] or "") or int(plain["port"] or 0) > 65535:
-        parsed = httpx.URL(url)
-        scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
-        port = _PORTS[scheme] if parsed.port is None else parsed.port
-        return Origin(scheme, host, port), parsed.raw_path, parsed.netloc
-    scheme, host = plain["scheme"].lower(), plain["host"].lower()
-    port = int(plain["port"]) if plain["port"] else _PORTS[scheme]
-    netloc = host if port == _PORTS[scheme] else f"{host}:{port}"
-    target = (plain["path"] or "/") + (plain["query"] or "")
-    return Origin(scheme, host, port), target.encode("ascii"), netloc.encode("ascii")
-
-
 def _header_value(text: str) -> bytes:
     """A stored validator as a header value (as it came: Latin-1, else UTF-8)."""
     try:
@@ -462,8 +434,11 @@ def _header_value(text: str) -> bytes:
         return text.encode("utf-8")
 
 
-def _status_error(status: int, headers: httpx.Headers, origin: str) -> HTTPStatusError:
-    phrase = httpx.codes.get_reason_phrase(status) or "error"
+def _status_error(status: int, headers: dict[str, str], origin: str) -> HTTPStatusError:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
     retry_after = None
     reason = f"HTTP {status} {phrase}"
     if status in (429, 503):

@@ -17,6 +17,7 @@ but :meth:`Stream.aclose`. :mod:`watchtower.fetch` maps them to
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -31,6 +32,15 @@ READ_SIZE = 64 * 1024
 MAX_HEADER_BYTES = 100 * 1024
 #: Seconds a closing connection may take (a TLS close_notify exchange).
 CLOSE_TIMEOUT = 1.0
+_PORTS = {"http": 80, "https": 443}
+#: A URL whose every part goes on the wire as written (ASCII host, nothing to escape).
+_PLAIN_URL = re.compile(
+    r"(?P<scheme>(?-i:https?))://(?P<host>[a-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<path>/[a-z0-9\-._~!$&'()*+,;=:@/%]*)?(?P<query>\?[a-z0-9\-._~!$&'()*+,;=:@/?%]*)?"
+    r"(?:#.*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,46 @@ class Request:
     target: bytes
     headers: Sequence[tuple[bytes, bytes]]
     method: bytes = b"GET"
+
+
+def request_parts(url: str) -> tuple[Origin, bytes, bytes]:
+    """The origin, request target (path and query) and ``Host`` value of an http(s)
+    ``url``: what ``httpx.URL`` makes of it (IDNA host, escaped path, dot segments
+    removed, default port dropped), read directly from a plain URL, the usual kind.
+    Raises ``httpx.InvalidURL`` (``ValueError``)."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is None or _DOT_SEGMENT.search(plain["path"] or "") or int(plain["port"] or 0) > 65535:
+        import httpx  # the rare URL that needs escaping or IDNA
+
+        parsed = httpx.URL(url)
+        scheme, host = parsed.scheme, parsed.raw_host.decode("ascii")
+        port = _PORTS[scheme] if parsed.port is None else parsed.port
+        return Origin(scheme, host, port), parsed.raw_path, parsed.netloc
+    scheme, host = plain["scheme"].lower(), plain["host"].lower()
+    port = int(plain["port"]) if plain["port"] else _PORTS[scheme]
+    netloc = host if port == _PORTS[scheme] else f"{host}:{port}"
+    target = (plain["path"] or "/") + (plain["query"] or "")
+    return Origin(scheme, host, port), target.encode("ascii"), netloc.encode("ascii")
+
+
+def decode_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header names (lower case) → values, a repeated header's values joined by ``", "``;
+    all values decoded as ASCII, else UTF-8, else Latin-1 (as ``httpx.Headers`` does)."""
+    values = [value for _, value in raw]
+    encoding = "iso-8859-1"
+    for candidate in ("ascii", "utf-8"):
+        try:
+            for value in values:
+                value.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        encoding = candidate
+        break
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode(encoding)
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
 
 
 class Stream:

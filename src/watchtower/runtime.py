@@ -16,17 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from watchtower import health
 from watchtower.alertobject import LinkMaker
 from watchtower.config import Config, SourceConfig
 from watchtower.fetch import Fetcher
 from watchtower.matcher import Matcher, build_matcher
 from watchtower.models import Labelled
-from watchtower.notify.digest import DIGEST_CHANNEL
+from watchtower.notify.channels import DIGEST_CHANNEL, with_save_page_now
 from watchtower.notify.outbox import DeliveryStats, DeliveryWorker, channels_for
-from watchtower.notify.savepagenow import with_save_page_now
 from watchtower.pipeline import Pipeline, PollReport
 from watchtower.review import link_maker
 from watchtower.sources import worker
@@ -35,6 +32,8 @@ from watchtower.store import lock as store_lock
 from watchtower.transport import verifying_context
 
 if TYPE_CHECKING:
+    import httpx
+
     from watchtower.alerting import StoryIndex
     from watchtower.feedback_model import FeedbackScorer
 
@@ -191,6 +190,8 @@ class Runtime:
         """The HTTP client of deliveries (webhooks, Save Page Now), shared across reloads;
         made on first use, so a run that delivers nothing never loads its machinery."""
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(
                 follow_redirects=False, verify=verifying_context(trust_env=True)
             )

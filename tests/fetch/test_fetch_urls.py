@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from watchtower.fetch import request_parts
-from watchtower.http11 import Origin
+from watchtower.http11 import Origin, request_parts
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from watchtower.clock import CronSchedule
 from watchtower.errors import DeliveryError, StoreError
+from watchtower.notify.channels import DIGEST_CHANNEL
 from watchtower.notify.email import send_message
 from watchtower.notify.inflight import DIGESTS as _IN_FLIGHT
 from watchtower.notify.render import build_message, card, new_token, render_html, render_text
@@ -58,8 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DIGEST_CHANNEL = "digest"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,19 +18,17 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Literal
-
-import httpx
 
 from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
-from watchtower.notify.apprise import event_message, send_apprise
-from watchtower.notify.email import send_message
-from watchtower.notify.render import build_message
-from watchtower.notify.webhook import post_webhook
 
+# The HTTP client, SMTP, Apprise and templates are imported by the first event that needs them.
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    import httpx
+
     from watchtower.config import EmailConfig, NotifyConfig, WebhookConfig
     from watchtower.config.apprise import AppriseConfig
     from watchtower.store import Store
@@ -58,6 +56,9 @@ def event_payload(event: SourceEventView) -> dict[str, Any]:
 
 def event_email(event: SourceEventView, cfg: EmailConfig, message_id: str) -> EmailMessage:
     """A short email for one health event (text and HTML, same words)."""
+    from watchtower.notify.apprise import event_message
+    from watchtower.notify.render import build_message
+
     title, body = event_message(event)
     paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in body.splitlines())
     return build_message(
@@ -154,13 +155,19 @@ class EventSender:
     async def _send(self, job: EventJob) -> None:
         event = job.event
         if job.channel in self._webhooks:
+            from watchtower.notify.webhook import post_webhook
+
             hook = self._webhooks[job.channel]
             payload = event_payload(event)
             await post_webhook(self._http(hook), hook, job.message_id, payload, now=self._clock())
         elif job.channel in self._apprise:
+            from watchtower.notify.apprise import event_message, send_apprise
+
             title, body = event_message(event)
             await send_apprise(self._apprise[job.channel], title, body)
         elif job.channel == "email" and self._notify.email is not None:
+            from watchtower.notify.email import send_message
+
             email = self._notify.email
             await send_message(email.smtp, event_email(event, email, job.message_id))
         else:  # pragma: no cover - only configured channels are claimed

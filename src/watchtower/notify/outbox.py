@@ -33,18 +33,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
-import httpx
-
 from watchtower import metrics
 from watchtower.errors import DeliveryError, PermanentDeliveryError, StoreError
-from watchtower.notify.apprise import alert_message, send_apprise
-from watchtower.notify.digest import DIGEST_CHANNEL, resume_digests
-from watchtower.notify.email import render_alert_email, send_message
-from watchtower.notify.events import EventSender
-from watchtower.notify.savepagenow import SAVE_PAGE_NOW_CHANNEL, request_capture
-from watchtower.notify.webhook import post_webhook, webhook_payload
+from watchtower.notify.channels import DIGEST_CHANNEL, SAVE_PAGE_NOW_CHANNEL
 
+# The senders (HTTP client, SMTP, templates, Apprise) are imported by the first
+# delivery that needs them: a poll that sends nothing never loads them.
 if TYPE_CHECKING:
+    import httpx
+
     from watchtower.alertobject import LinkMaker
     from watchtower.config import NotifyConfig, WebhookConfig
     from watchtower.config.apprise import AppriseConfig
@@ -148,8 +145,8 @@ class DeliveryWorker:
         self._links = links
         self._spn = save_page_now if save_page_now and save_page_now.save_page_now else None
         self._notify = notify
-        self._client = client if isinstance(client, httpx.AsyncClient) else None
-        self._client_factory = None if isinstance(client, httpx.AsyncClient) else client
+        self._client = None if callable(client) else client  # a client is not callable
+        self._client_factory = client if callable(client) else None
         self._own_client = client is None
         self._clock = clock
         self._rng = rng
@@ -157,6 +154,8 @@ class DeliveryWorker:
             f"webhook:{hook.key}": hook for hook in notify.webhooks
         }
         self._apprise: dict[str, AppriseConfig] = {a.channel: a for a in notify.apprise}
+        from watchtower.notify.events import EventSender
+
         self._events = EventSender(
             store,
             notify,
@@ -375,6 +374,8 @@ class DeliveryWorker:
             email = self._notify.email
             if email is None:  # pragma: no cover - only claimed when configured
                 raise DeliveryError("email is not configured")
+            from watchtower.notify.email import render_alert_email, send_message
+
             message = render_alert_email(alert, email, job.message_id, links=self._links)
             await send_message(email.smtp, message)
             return
@@ -384,6 +385,8 @@ class DeliveryWorker:
         if job.channel in self._apprise:
             await self._send_apprise(self._apprise[job.channel], alert)
             return
+        from watchtower.notify.webhook import post_webhook, webhook_payload
+
         hook = self._webhooks[job.channel]
         verdicts = await self._call(self._store.feedback_for, [alert.id])
         payload = webhook_payload(alert, feedback=verdicts.get(alert.id), links=self._links)
@@ -392,11 +395,15 @@ class DeliveryWorker:
     async def _save_page_now(self, alert: AlertView) -> None:
         if self._spn is None:  # pragma: no cover - only claimed when configured
             raise DeliveryError("save page now is not configured")
+        from watchtower.notify.savepagenow import request_capture
+
         if self._client is None:
             self._client = self._new_client(None)
         await request_capture(self._client, self._spn, alert.url, now=self._clock())
 
     async def _send_apprise(self, entry: AppriseConfig, alert: AlertView) -> None:
+        from watchtower.notify.apprise import alert_message, send_apprise
+
         title, body = alert_message(alert)
         await send_apprise(entry, title, body)
 
@@ -408,6 +415,8 @@ class DeliveryWorker:
     def _new_client(self, timeout: float | None) -> httpx.AsyncClient:
         if self._client_factory is not None:
             return self._client_factory()
+        import httpx
+
         if timeout is None:
             return httpx.AsyncClient(follow_redirects=False)
         return httpx.AsyncClient(follow_redirects=False, timeout=timeout)
@@ -460,6 +469,8 @@ class DeliveryWorker:
         email = self._notify.email
         if email is None or self._clock() < self._digest_next_try:
             return
+        from watchtower.notify.digest import resume_digests
+
         try:
             sent = await resume_digests(self._store, email, now=self._now(), links=self._links)
         except DeliveryError as exc:

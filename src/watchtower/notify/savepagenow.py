@@ -20,13 +20,13 @@ An alert without a URL has nothing to capture and counts as delivered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
 import httpx
 
 from watchtower import __version__ as _version
 from watchtower.config.evidence import ArchiveConfig
 from watchtower.errors import DeliveryError, PermanentDeliveryError
+from watchtower.notify.channels import SAVE_PAGE_NOW_CHANNEL, with_save_page_now
 from watchtower.notify.webhook import MAX_RETRY_AFTER, send_bounded
 from watchtower.retry_after import parse_retry_after
 
@@ -34,23 +34,7 @@ __all__ = ["SAVE_PAGE_NOW_CHANNEL", "request_capture", "with_save_page_now"]
 
 log = logging.getLogger(__name__)
 
-SAVE_PAGE_NOW_CHANNEL = "savepagenow"
 _USER_AGENT = f"Watchtower/{_version} (Save Page Now)"
-
-
-def with_save_page_now(
-    channels: Callable[[float], Sequence[str]], archive: ArchiveConfig
-) -> Callable[[float], list[str]]:
-    """``channels`` plus :data:`SAVE_PAGE_NOW_CHANNEL` for every alert when it is on."""
-    enabled = archive.save_page_now
-
-    def wanted(score: float) -> list[str]:
-        names = list(channels(score))
-        if enabled and SAVE_PAGE_NOW_CHANNEL not in names:
-            names.append(SAVE_PAGE_NOW_CHANNEL)
-        return names
-
-    return wanted
 
 
 def capture_url(archive: ArchiveConfig, url: str) -> str:

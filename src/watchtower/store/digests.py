@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from watchtower.notify.channels import DIGEST_CHANNEL
 from watchtower.store import tables
 from watchtower.store.base import ALERT, DELIVERY, StoreBase
 from watchtower.store.views import DigestRow
 
 DIGEST = SQLModel.metadata.tables[tables.Digest.__tablename__]
-DIGEST_CHANNEL = "digest"
 
 
 def _row(conn: Connection, digest: Any) -> DigestRow:

@@ -8,6 +8,7 @@ request is recorded so a test can check what Watchtower actually sent.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -168,3 +169,52 @@ def feed_with_etag(body: bytes, etag: str, content_type: str = "application/rss+
         return Response(200, {"Content-Type": content_type, "ETag": etag}, body)
 
     return handler
+
+
+class ScriptedServer:
+    """A raw loopback HTTP server: reads each request's head, then sends ``answer``
+    exactly; when ``close``, closes the connection ``linger`` seconds after answering.
+    Counts connections and requests. ``with ScriptedServer(...) as server:``."""
+
+    def __init__(self, answer: bytes, *, close: bool = True, linger: float = 0.0) -> None:
+        self.answer, self.close, self.linger = answer, close, linger
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.connections = self.requests = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, path: str = "/feed.xml") -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                _, data = data.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                try:
+                    conn.sendall(self.answer)
+                except OSError:
+                    return
+                if self.close:
+                    time.sleep(self.linger)
+                    return
+
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()

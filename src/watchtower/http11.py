@@ -138,9 +138,6 @@ class Stream:
         buffered = bool(getattr(self._reader, "_buffer", b""))
         return self._writer.is_closing() or self._reader.at_eof() or buffered
 
-    def extra(self, name: str) -> Any:
-        return self._writer.get_extra_info(name)
-
     def abort(self) -> None:
         """Close at once, without a goodbye."""
         self._writer.transport.abort()

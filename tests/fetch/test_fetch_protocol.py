@@ -5,60 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 
 import pytest
 
+from tests.support import ScriptedServer
 from watchtower.errors import FetchError, FetchTimeout
 from watchtower.fetch import Fetcher
 from watchtower.models import FetchResult
-
-
-class _Scripted:
-    """A raw loopback server: reads each request's head, then sends ``answer`` (and
-    closes when ``close``); counts connections and requests."""
-
-    def __init__(self, answer: bytes, *, close: bool = True) -> None:
-        self.answer, self.close = answer, close
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.connections = self.requests = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def url(self, path: str = "/feed.xml") -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                _, data = data.split(b"\r\n\r\n", 1)
-                self.requests += 1
-                try:
-                    conn.sendall(self.answer)
-                except OSError:
-                    return
-                if self.close:
-                    return
-
-    def __enter__(self) -> _Scripted:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
 
 
 def _fetch(url: str, *, timeout: float = 5, times: int = 1) -> list[FetchResult | FetchError]:
@@ -84,32 +37,32 @@ def _error(url: str, **kwargs: float) -> FetchError:
 
 
 def test_server_that_closes_without_answering() -> None:
-    with _Scripted(b"") as server:
+    with ScriptedServer(b"") as server:
         error = _error(server.url())
         assert error.url == server.url()
     assert error.reason == "connection failed: Server disconnected without sending a response."
 
 
 def test_answer_that_is_not_http() -> None:
-    with _Scripted(b"SSH-2.0-OpenSSH_9.6\r\n\r\n") as server:
+    with ScriptedServer(b"SSH-2.0-OpenSSH_9.6\r\n\r\n") as server:
         assert _error(server.url()).reason.startswith("connection failed: ")
 
 
 def test_header_block_over_100_kib_is_refused() -> None:
     head = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 200_000 + b"\r\n\r\n<rss/>"
-    with _Scripted(head) as server:
+    with ScriptedServer(head) as server:
         assert _error(server.url()).reason.startswith("connection failed: ")
 
 
 def test_body_shorter_than_its_content_length() -> None:
-    with _Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<rss>") as server:
+    with ScriptedServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<rss>") as server:
         reason = _error(server.url()).reason
     assert reason.startswith("connection broken: "), reason
 
 
 def test_broken_chunked_encoding() -> None:
     answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n<rss/>\r\n0\r\n\r\n"
-    with _Scripted(answer) as server:
+    with ScriptedServer(answer) as server:
         assert _error(server.url()).reason.startswith("connection broken: ")
 
 
@@ -120,7 +73,7 @@ def test_chunked_body_and_informational_answers_are_read() -> None:
         b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: "v2"\r\n\r\n'
         b"3\r\n<rs\r\n4\r\ns/>\n\r\n0\r\n\r\n"
     )
-    with _Scripted(answer, close=False) as server:
+    with ScriptedServer(answer, close=False) as server:
         results = _fetch(server.url(), times=3)
         assert all(isinstance(r, FetchResult) and r.body == b"<rss/>\n" for r in results)
         assert isinstance(results[0], FetchResult) and results[0].etag == '"v2"'
@@ -128,7 +81,7 @@ def test_chunked_body_and_informational_answers_are_read() -> None:
 
 
 def test_body_without_length_ends_with_the_connection() -> None:
-    with _Scripted(b"HTTP/1.1 200 OK\r\n\r\n<rss/>") as server:
+    with ScriptedServer(b"HTTP/1.1 200 OK\r\n\r\n<rss/>") as server:
         results = _fetch(server.url(), times=2)
         assert all(isinstance(r, FetchResult) and r.body == b"<rss/>" for r in results)
         assert server.connections == 2
@@ -147,7 +100,7 @@ def test_server_that_never_answers_times_out() -> None:
 
 @pytest.mark.parametrize("etag", ['"v1"\r\nX-Injected: 1', '"v1"\n'])
 def test_a_stored_validator_cannot_inject_a_header(etag: str) -> None:
-    with _Scripted(b"HTTP/1.1 304 Not Modified\r\n\r\n", close=False) as server:
+    with ScriptedServer(b"HTTP/1.1 304 Not Modified\r\n\r\n", close=False) as server:
 
         async def run() -> FetchError:
             async with Fetcher(

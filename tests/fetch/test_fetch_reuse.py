@@ -4,13 +4,10 @@ connection that cannot serve the next request is never used for it."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.support import LoopbackHTTP, Response, feed_with_etag, trickle
+from tests.support import LoopbackHTTP, Response, ScriptedServer, feed_with_etag, trickle
 from watchtower.errors import BodyTooLarge, FetchError, FetchTimeout
 from watchtower.fetch import Fetcher
 from watchtower.http11 import Origin, Request
@@ -104,40 +101,14 @@ def test_a_timed_out_answer_costs_its_connection_not_the_next_poll(
     assert isinstance(fast, FetchResult) and fast.body == b"<rss/>"
 
 
-class _ClosingServer:
-    """A raw HTTP/1.1 server that answers each connection's first request with a
-    keep-alive 304, then closes the connection (a server's idle timeout)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed.xml"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(4096)
-                conn.sendall(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
-                time.sleep(0.05)
-
-
 def test_a_connection_the_server_closed_while_idle_is_not_used_again() -> None:
-    server = _ClosingServer()
+    # Each connection's first request gets a keep-alive 304, then the server closes it
+    # (a server's idle timeout).
+    server = ScriptedServer(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', linger=0.05)
 
     async def poll_after_pause(fetcher: Fetcher) -> FetchResult:
         await asyncio.sleep(0.3)  # the server has closed the idle connection by now
-        return await fetcher.fetch(server.url, etag='"v1"')
+        return await fetcher.fetch(server.url(), etag='"v1"')
 
     try:
         results = _polls(poll_after_pause, poll_after_pause, poll_after_pause)

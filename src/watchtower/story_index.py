@@ -202,8 +202,10 @@ class MinHashStoryIndex:
     def _merge(self) -> None:
         """Move the waiting stories into the sorted keys (one linear pass: the waiting
         keys are sorted, then inserted) and drop the forgotten; their rows become free."""
-        keep = self._alive[self._key_rows]
-        keys, rows = self._keys[keep], self._key_rows[keep]
+        keys, rows = self._keys, self._key_rows
+        if self._dead:  # forgotten stories leave the sorted keys (one pass, only then)
+            keep = self._alive[rows]
+            keys, rows = keys[keep], rows[keep]
         waiting = self._wait[: self._waiting]
         waiting = waiting[self._alive[waiting]]
         new_keys = _search_keys(self._hashes[waiting].view("<u8")).ravel()

@@ -130,3 +130,60 @@ def test_more_writes_than_a_batch_holds_all_commit_in_order(store: Store) -> Non
 def test_write_together_returns_each_result_in_order(store: Store, size: int) -> None:
     done = store.write_together([functools.partial(lambda n: n * 10, n) for n in range(size)])
     assert [(w.ok, w.value) for w in done] == [(True, n * 10) for n in range(size)]
+
+
+def _counted(calls: list[str], name: str, write: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        calls.append(name)
+        return write()
+
+    return run
+
+
+def test_a_failing_write_costs_the_others_one_more_run_and_nothing_else(store: Store) -> None:
+    """No savepoints: the batch is rolled back whole, then each write runs alone once."""
+    calls: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a bug in one poll's write")
+
+    writes = [
+        _counted(calls, "a", functools.partial(poll, store, "Daily NK", [scored("Daily NK", "a")])),
+        _counted(calls, "broken", broken),
+        _counted(calls, "b", functools.partial(poll, store, "HRW", [scored("HRW", "b")])),
+    ]
+    done = store.write_together(writes)
+    assert [w.ok for w in done] == [True, False, True]
+    assert isinstance(done[1].error, RuntimeError)
+    assert calls == ["a", "broken", "a", "broken", "b"]
+    counts = store.counts()
+    assert (counts["items"], counts["alerts"]) == (2, 2)  # each poll's item and alert, once
+
+
+def test_a_commit_that_fails_fails_every_write_of_the_batch_and_runs_none_again(
+    store: Store, store_url: str
+) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("a commit refused by a deferred foreign key is SQLite's")
+    calls: list[str] = []
+
+    def orphan() -> None:  # a row whose parent is missing, checked only at COMMIT
+        with store.writer():
+            conn = store._held
+            assert conn is not None
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+            conn.exec_driver_sql(
+                "INSERT INTO feedback (alert_id, verdict, created_at, updated_at) "
+                "VALUES (424242, 'relevant', '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+            )
+
+    writes = [
+        _counted(calls, "a", functools.partial(poll, store, "Daily NK", [scored("Daily NK", "a")])),
+        _counted(calls, "orphan", orphan),
+    ]
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
+        store.write_together(writes)
+    assert calls == ["a", "orphan"]
+    assert store.counts()["items"] == 0
+    later = poll(store, "Daily NK", [scored("Daily NK", "a")])  # the story index was reloaded
+    assert later.new_items == 1 and len(later.new_alerts) == 1

@@ -199,30 +199,38 @@ class StoreBase:
         self.availability.ok()
 
     def write_together(self, writes: Sequence[Callable[[], _R]]) -> list[Written[_R]]:
-        """Run ``writes`` (functions making store calls) in order, in ONE transaction
-        with one savepoint each, committed once; each one's result or exception.
+        """Run ``writes`` (functions making store calls) in order, in ONE transaction,
+        committed once; each one's result or exception.
 
-        A write that raises is rolled back alone (its savepoint) and the story index is
-        reloaded; the writes before it commit, and those after it run each in a
-        transaction of its own. A failed commit raises ``StoreError`` for all of them.
+        A write that raises rolls the whole transaction back (and the story index is
+        reloaded); then every write of the batch runs again, each in a transaction of its
+        own, so the failing one fails alone and the others commit, each seeing those
+        before it. Writes are store calls, so running one again after a rollback does
+        what it would have done the first time. When the transaction itself fails (it
+        cannot begin, or its commit fails), that ``StoreError`` is raised for all of them
+        and none runs again.
+
+        No savepoint per write: SQLite's full-text index writes its pending terms at each
+        savepoint, which cost a batch of polls nearly twice the index work of one flush.
         """
-        done: list[Written[_R]] = []
-        with self.writer():
-            held = self._held
-            assert held is not None
-            for write in writes:
-                try:
-                    with held.begin_nested():
-                        done.append(Written(True, write()))
-                except SQLAlchemyError as exc:  # raised by the savepoint itself
-                    self._index = None
-                    done.append(Written(False, error=self._failed("storing a poll", exc)))
-                    break
-                except Exception as exc:
-                    self._index = None
-                    done.append(Written(False, error=exc))
-                    break
-        return done + [self._write_alone(write) for write in writes[len(done) :]]
+        if len(writes) < 2:
+            return [self._write_alone(write) for write in writes]
+        values: list[_R] = []
+        failed: list[Exception] = []
+        try:
+            with self.writer():
+                for write in writes:
+                    try:
+                        values.append(write())
+                    except Exception as exc:
+                        failed.append(exc)
+                        raise
+        except Exception:
+            if not failed:
+                raise  # the transaction's own failure: every write of the batch gets it
+            log.debug("a write of a batch of %d failed; each runs alone", len(writes))
+            return [self._write_alone(write) for write in writes]
+        return [Written(True, value) for value in values]
 
     def _write_alone(self, write: Callable[[], _R]) -> Written[_R]:
         try:

@@ -55,9 +55,14 @@ def one_run(
         st.sync_sources([(name, "feed", f"http://127.0.0.1/{name}") for name, _ in polls])
         writes = [
             functools.partial(
-                st.record_poll, name, FetchState(etag="x"), scored, threshold=0.5,
-                channels=lambda _score: ["webhook"], now=NOW,
-            )  # fmt: skip
+                st.record_poll,
+                name,
+                FetchState(etag="x"),
+                scored,
+                threshold=0.5,
+                channels=lambda _score: ["webhook"],
+                now=NOW,
+            )
             for name, scored in polls
         ]
         started = time.perf_counter()

@@ -99,7 +99,31 @@ class MinHashStoryIndex:
 
     def find(self, signature: bytes) -> int | None:
         """The story this signature belongs to, or ``None`` (also for unusable input)."""
-        return self.find_many([signature])[0]
+        if self._keys.size or not self._slot_of or len(signature) != SIZE:
+            return self.find_many([signature])[0]
+        return self._find_waiting(signature) if signature[0] == VERSION else None
+
+    def _find_waiting(self, signature: bytes) -> int | None:
+        """:meth:`find` when every story waits to be merged (a small index, such as one
+        poll's own stories): one comparison with each, the same rule and tie-break."""
+        waiting = self._wait[: self._waiting]
+        bands = np.frombuffer(signature, "<u8", BANDS, HEADER_SIZE)
+        shares = (self._hashes[waiting].view("<u8") == bands).any(1) & self._alive[waiting]
+        rows = waiting[shares]
+        if not rows.size:
+            return None
+        equal = np.count_nonzero(self._hashes[rows] == bands.view("<u4"), axis=1)
+        jaccard = equal / NUM_HASHES
+        count = float(int.from_bytes(signature[1:HEADER_SIZE], "little"))
+        ok = _near_duplicates(jaccard, count, self._counts[rows])
+        if not ok.any():
+            return None
+        story_at = self._story_at
+        best: tuple[float, int] = max(
+            (j, story_at[row])
+            for j, row in zip(jaccard[ok].tolist(), rows[ok].tolist(), strict=True)
+        )
+        return best[1]
 
     def find_many(self, signatures: Sequence[bytes]) -> list[int | None]:
         """:meth:`find` for each signature, against the index as it is now, in a few

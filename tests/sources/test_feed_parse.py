@@ -81,6 +81,24 @@ def test_relative_links_follow_content_location_when_the_server_sends_one() -> N
 
 
 @pytest.mark.parametrize(
+    ("link", "url"),
+    [
+        ("HTTPS://News.Example:443/a?b=2&amp;a=1&amp;fbclid=x", "https://news.example/a?a=1&b=2"),
+        ("https://news.example/a;p?", "https://news.example/a;p"),
+        ("//cdn.example/x", "https://cdn.example/x"),  # scheme-relative: the feed's scheme
+        ("https:/short", "https://news.example/short"),  # no host: joined to the feed URL
+        ("../up/c", "https://news.example/up/c"),
+        ("https://[2001:db8::1]:8443/v", "https://[2001:db8::1]:8443/v"),
+        ("ftp://files.example/x", None),
+    ],
+)
+def test_links_are_resolved_and_made_canonical(link: str, url: str | None) -> None:
+    body = f"""<rss version="2.0"><channel><title>T</title>
+<item><title>One</title><link>{link}</link><guid>g</guid></item></channel></rss>"""
+    assert parse_feed(result(body.encode()), "News")[0].url == url
+
+
+@pytest.mark.parametrize(
     ("body", "title", "url"),
     [
         (RSS091, "Ninety-one", "http://old.example/91"),

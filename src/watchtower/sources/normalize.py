@@ -30,6 +30,7 @@ _TRACKING = re.compile(
     r"|ref|ref_src|cmpid|ocid|src|at_medium|at_campaign|smid|taid)$",
     re.IGNORECASE,
 )
+_ABSOLUTE = re.compile(r"https?://[^/\\]", re.IGNORECASE)  # scheme and a host
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n\s*\n+")
 _BLOCK_TAGS = (
@@ -64,7 +65,7 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if base:
+    if base and not _ABSOLUTE.match(url):  # an absolute link needs no join (most do not)
         url = urljoin(base, url)
     try:
         parts = urlsplit(url)
@@ -79,7 +80,7 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     netloc = host if port in (None, default) else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
         netloc = f"[{host}]" if port in (None, default) else f"[{host}]:{port}"
-    query = urlencode(
+    query = parts.query and urlencode(
         sorted(
             (k, v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)

@@ -3,7 +3,7 @@
 The store has one writer. While it writes one poll, other polls finish fetching and
 parsing and wait their turn; :class:`WriteBatch` hands every write waiting at that
 moment to the store's thread in one call (:meth:`watchtower.store.Store.write_together`),
-which runs them in order, each in a savepoint of ONE transaction, and commits once.
+which runs them in order in ONE transaction and commits once.
 A commit per batch instead of one per poll: SQLite writes the pages the polls share
 (indexes, the full-text index) to its log once.
 
@@ -11,8 +11,9 @@ Each write keeps its own outcome, as if it had run alone:
 
 * the writes run in the order they were submitted (the store sees a source's polls in
   the order they finished), each seeing the ones before it;
-* a write that raises is rolled back alone and its caller gets the error; the writes
-  before it commit, those after it run each in a transaction of its own;
+* a write that raises rolls its batch back, and then every write of the batch runs
+  again in a transaction of its own, in order: its caller gets the error, the others
+  commit (writes are store calls, so running one again does what it did the first time);
 * a failed commit gives every write of its batch the store's error (nothing of them is
   stored, as for a single write that fails);
 * a write whose caller was cancelled before its batch started is not run.

@@ -112,10 +112,8 @@ class MinHashStoryIndex:
         rows = waiting[shares]
         if not rows.size:
             return None
-        equal = np.count_nonzero(self._hashes[rows] == bands.view("<u4"), axis=1)
-        jaccard = equal / NUM_HASHES
         count = float(int.from_bytes(signature[1:HEADER_SIZE], "little"))
-        ok = _near_duplicates(jaccard, count, self._counts[rows])
+        ok, jaccard = self._confirm(bands.view("<u4"), count, rows)
         if not ok.any():
             return None
         story_at = self._story_at
@@ -140,9 +138,7 @@ class MinHashStoryIndex:
         query, rows = self._candidate_pairs(hashes.view("<u8"))
         if not rows.size:
             return answers
-        equal = np.count_nonzero(self._hashes[rows] == hashes[query], axis=1)
-        jaccard = equal / NUM_HASHES
-        ok = _near_duplicates(jaccard, counts[query].astype(np.float64), self._counts[rows])
+        ok, jaccard = self._confirm(hashes[query], counts[query].astype(np.float64), rows)
         query, rows, jaccard = query[ok], rows[ok], jaccard[ok]
         if not rows.size:
             return answers
@@ -154,6 +150,18 @@ class MinHashStoryIndex:
         for q, story in zip(query[order][last], stories[order][last], strict=True):
             answers[usable[int(q)]] = int(story)
         return answers
+
+    def _confirm(
+        self,
+        hashes: npt.NDArray[np.uint32],
+        counts: float | npt.NDArray[np.float64],
+        rows: _Rows,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Which candidate ``rows`` are near-duplicates of their queries (``hashes``,
+        ``counts``: one query's, or one per row), and each candidate's estimated Jaccard."""
+        equal = np.count_nonzero(self._hashes[rows] == hashes, axis=1)
+        jaccard: npt.NDArray[np.float64] = equal / NUM_HASHES
+        return _near_duplicates(jaccard, counts, self._counts[rows]), jaccard
 
     def _candidate_pairs(self, bands: npt.NDArray[np.uint64]) -> tuple[_Rows, _Rows]:
         """(query, row) pairs: each live row sharing a band value with a query's

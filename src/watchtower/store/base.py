@@ -216,17 +216,17 @@ class StoreBase:
         if len(writes) < 2:
             return [self._write_alone(write) for write in writes]
         values: list[_R] = []
-        failed: list[Exception] = []
+        write_failed = False
         try:
             with self.writer():
                 for write in writes:
                     try:
                         values.append(write())
-                    except Exception as exc:
-                        failed.append(exc)
+                    except Exception:
+                        write_failed = True
                         raise
         except Exception:
-            if not failed:
+            if not write_failed:
                 raise  # the transaction's own failure: every write of the batch gets it
             log.debug("a write of a batch of %d failed; each runs alone", len(writes))
             return [self._write_alone(write) for write in writes]

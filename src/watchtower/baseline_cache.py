@@ -1,5 +1,10 @@
 """The baseline's JSON cache: :func:`load_baseline` learns the baseline once and keeps
-it beside the seeds, keyed by :attr:`~watchtower.baseline.Baseline.fingerprint`."""
+it beside the seeds, keyed by :attr:`~watchtower.baseline.Baseline.fingerprint`.
+
+Learning loads word-frequency and lemma tables (about 50 MB) that scoring never uses;
+``load_baseline(..., isolated=True)`` learns in a fresh interpreter so that they leave
+with it instead of staying in a long-lived process (:mod:`watchtower.baseline_child`).
+"""
 
 from __future__ import annotations
 
@@ -47,13 +52,17 @@ def _write_cache(path: Path, baseline: Baseline) -> None:
         log.warning("cannot write baseline cache %s (%s); continuing without it", path, exc)
 
 
-def load_baseline(cfg: BaselineSettings, *, cache_path: Path | None = None) -> Baseline:
+def load_baseline(
+    cfg: BaselineSettings, *, cache_path: Path | None = None, isolated: bool = False
+) -> Baseline:
     """The baseline for ``cfg``: from the JSON cache when its fingerprint matches the
     current seeds and config, else computed and written back.
 
     Cache location: ``cache_path``, else ``cfg.cache``, else
     :func:`default_cache_path`. A cache that cannot be read or written is logged and
     ignored. Raises :class:`ConfigError` for missing/unreadable seeds or bad config.
+    ``isolated``: a baseline not cached is learnt in a child process (the same result,
+    warnings and errors; learnt here when no child can run).
     """
     folder = Path(cfg.seeds)
     seeds = read_seeds(folder)
@@ -64,7 +73,12 @@ def load_baseline(cfg: BaselineSettings, *, cache_path: Path | None = None) -> B
     if cached is not None:
         log.debug("baseline %s loaded from %s", want, path)
         return cached
-    baseline = _baseline.build_from(cfg, seeds, meta_digest)
+    if isolated:
+        from watchtower.baseline_child import build_in_child
+
+        baseline = build_in_child(cfg, seeds, meta_digest)
+    else:
+        baseline = _baseline.build_from(cfg, seeds, meta_digest)
     log.info(
         "baseline %s built from %d seeds (%d terms, %d phrases)",
         baseline.fingerprint,

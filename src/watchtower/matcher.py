@@ -449,6 +449,9 @@ def _near(a: Sequence[int], b: Sequence[int], window: int) -> bool:
     return any(_within(first, y, window) for y in b[:50])
 
 
-def build_matcher(cfg: BaselineSettings, cache_path: Path | None = None) -> Matcher:
-    """Load (or build and cache) the baseline for ``cfg`` and return its matcher."""
-    return Matcher(load_baseline(cfg, cache_path=cache_path))
+def build_matcher(
+    cfg: BaselineSettings, cache_path: Path | None = None, *, isolated: bool = False
+) -> Matcher:
+    """Load (or build and cache) the baseline for ``cfg`` and return its matcher
+    (``isolated``: a baseline not cached is learnt in a child process)."""
+    return Matcher(load_baseline(cfg, cache_path=cache_path, isolated=isolated))

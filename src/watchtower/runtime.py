@@ -92,9 +92,10 @@ def load_matcher(config: Config) -> Matcher:
     """The scorer every command and the daemon use (``run``, ``score``, ``baseline``).
 
     The one place where the feedback model will wrap the matcher: the store's
-    ``labelled_items()`` are what it learns from.
+    ``labelled_items()`` are what it learns from. A baseline not cached yet is learnt in
+    a child process, so the tables learning loads do not stay in a daemon.
     """
-    return build_matcher(config.baseline, cache_path=baseline_cache_path(config))
+    return build_matcher(config.baseline, cache_path=baseline_cache_path(config), isolated=True)
 
 
 def load_scorer(config: Config, labelled: Sequence[Labelled] = ()) -> Matcher | FeedbackScorer:

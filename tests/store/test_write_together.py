@@ -187,3 +187,30 @@ def test_a_commit_that_fails_fails_every_write_of_the_batch_and_runs_none_again(
     assert store.counts()["items"] == 0
     later = poll(store, "Daily NK", [scored("Daily NK", "a")])  # the story index was reloaded
     assert later.new_items == 1 and len(later.new_alerts) == 1
+
+
+def test_a_batch_makes_every_committed_poll_searchable_and_nothing_of_a_failed_one(
+    store: Store,
+) -> None:
+    """The full-text rows of a batch are indexed together at its end, in its transaction."""
+
+    def broken() -> None:
+        poll(store, "HRW", [scored("HRW", "x", title="Zanzibar crossing")])
+        raise RuntimeError("failed after writing")
+
+    writes = [
+        functools.partial(
+            poll, store, "Daily NK", [scored("Daily NK", "a", title="Tumen crossing")]
+        ),
+        broken,
+        functools.partial(poll, store, "UN page", [scored("UN page", "c", title="Yalu crossing")]),
+    ]
+    done = store.write_together(writes)
+    assert [w.ok for w in done] == [True, False, True]
+    assert [a.title for a in store.search_alerts("Tumen", 10)] == ["Tumen crossing"]
+    assert [a.title for a in store.search_alerts("Yalu", 10)] == ["Yalu crossing"]
+    assert store.search_alerts("Zanzibar", 10) == []
+    assert sorted(a.title for a in store.search_alerts("crossing", 10)) == [
+        "Tumen crossing",
+        "Yalu crossing",
+    ]

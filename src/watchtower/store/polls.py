@@ -35,7 +35,7 @@ from watchtower.store.base import (
     safe,
     safe_opt,
 )
-from watchtower.store.search import index_new_items
+from watchtower.store.search import new_item_texts
 from watchtower.store.sources import SourcesMixin
 
 ITEM = tables.Item.__table__  # type: ignore[attr-defined]
@@ -46,6 +46,7 @@ DELIVERY = tables.Delivery.__table__  # type: ignore[attr-defined]
 Clean = Callable[[str], str]
 CleanOpt = Callable[[str | None], str | None]
 Insert = Callable[[sa.Table], Any]
+Index = Callable[[Sequence[tuple[int, str, str, str]]], None]
 
 
 def stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
@@ -121,9 +122,12 @@ def known_stories(
 class PlanWriter:
     """Writes one :class:`PollPlan` for one source on ``conn``."""
 
-    def __init__(self, conn: Connection, insert: Insert, clean: Clean, clean_opt: CleanOpt):
+    def __init__(
+        self, conn: Connection, insert: Insert, clean: Clean, clean_opt: CleanOpt, index: Index
+    ):
         self.conn = conn
         self.insert = insert
+        self.index = index
         self.clean = clean
         self.clean_opt = clean_opt
 
@@ -196,10 +200,11 @@ class PlanWriter:
             .returning(ITEM.c.id, ITEM.c.guid_key)
         )
         by_key = {row.guid_key: int(row.id) for row in self.conn.execute(stmt, rows)}
-        index_new_items(
-            self.conn,
-            rows,
-            {row["guid"]: by_key[row["guid_key"]] for row in rows if row["guid_key"] in by_key},
+        self.index(
+            new_item_texts(
+                rows,
+                {row["guid"]: by_key[row["guid_key"]] for row in rows if row["guid_key"] in by_key},
+            )
         )
         return {
             position: by_key[row["guid_key"]]
@@ -402,7 +407,7 @@ class PollsMixin(SourcesMixin):
             try:
                 with self._tx(f"storing a poll of {name!r}") as conn:
                     source_id = self._source_id(conn, name)
-                    writer = PlanWriter(conn, self._insert, safe, safe_opt)
+                    writer = PlanWriter(conn, self._insert, safe, safe_opt, self.index_at_commit)
                     outcome, created = writer.write(source_id, plan, now)
                     self._update_source(conn, name, state, now, next_due_at)
             except BaseException:

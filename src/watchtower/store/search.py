@@ -12,8 +12,8 @@ without spaces are found) and query with the safe expressions of that module:
 
 Both are created by migration ``0003`` (raw DDL, so they are not SQLModel tables:
 :func:`is_search_structure` names them for schema comparisons). :func:`index_items`
-runs on the caller's connection, so a poll indexes its new items in its own write
-transaction.
+runs on the caller's connection, so a poll's new items are indexed in its own write
+transaction (the store queues them and indexes a transaction's rows at its end).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from watchtower.web.search import fts5_query, index_text, websearch_query
 __all__ = [
     "body_of",
     "index_items",
-    "index_new_items",
+    "new_item_texts",
     "is_search_structure",
     "matching_item_ids",
 ]
@@ -63,18 +63,16 @@ def index_items(conn: Connection, rows: Iterable[tuple[int, str, str, str]]) -> 
     conn.execute(stmt, params)
 
 
-def index_new_items(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], ids: Mapping[str, int]
-) -> None:
-    """Index the item rows of a poll that were inserted (``ids``: guid → new item id)."""
-    index_items(
-        conn,
-        (
-            (ids[row["guid"]], row["title"], row["summary"], row["content"])
-            for row in rows
-            if row["guid"] in ids
-        ),
-    )
+def new_item_texts(
+    rows: Sequence[Mapping[str, Any]], ids: Mapping[str, int]
+) -> list[tuple[int, str, str, str]]:
+    """What :func:`index_items` takes for the item rows of a poll that were inserted
+    (``ids``: guid → new item id)."""
+    return [
+        (ids[row["guid"]], row["title"], row["summary"], row["content"])
+        for row in rows
+        if row["guid"] in ids
+    ]
 
 
 def matching_item_ids(conn: Connection, q: str | None, limit: int) -> Sequence[int] | None:

@@ -70,14 +70,15 @@ def score_job(entries: Sequence[Entry], ref: ScorerRef) -> list[ScoredEntry]:
 
 
 def parse_and_score_job(
-    kind: str, result: FetchResult, source: str, ref: ScorerRef
+    parser: str, result: FetchResult, source: str, ref: ScorerRef
 ) -> list[ScoredEntry]:
-    """Worker side of :func:`parse_and_score_in_worker` (worker kind ``parse+score``)."""
-    return score_entries(ref.load(), worker.resolve_parser(kind)(result, source))
+    """Worker side of :func:`parse_and_score_in_worker` (worker kind ``parse+score``);
+    ``parser`` is the parser's path (:func:`watchtower.sources.worker.parser_path`)."""
+    return score_entries(ref.load(), worker.load_parser(parser)(result, source))
 
 
-worker.register_parser("score", "watchtower.scoring:score_job")
-worker.register_parser("parse+score", "watchtower.scoring:parse_and_score_job")
+worker.register_parser("score", "watchtower.scoring:score_job", preload=True)
+worker.register_parser("parse+score", "watchtower.scoring:parse_and_score_job", preload=True)
 
 
 async def score_in_worker(
@@ -105,6 +106,10 @@ async def parse_and_score_in_worker(
     Same limits and errors as parsing; the two steps share ``timeout``.
     """
     scored = await worker.run_in_worker(
-        "parse+score", (kind, result, source, ref), source, timeout=timeout, memory=memory
+        "parse+score",
+        (worker.parser_path(kind), result, source, ref),
+        source,
+        timeout=timeout,
+        memory=memory,
     )
     return list(scored)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Iterator
 
@@ -55,6 +56,14 @@ def pid_parser(result: FetchResult, source: str) -> list[Entry]:
     return [Entry(source=source, guid=str(os.getpid()), title="pid")]
 
 
+HEAVY = ("trafilatura", "pypdf")  # page extraction and PDF: not every deployment's
+
+
+def loaded_parser(result: FetchResult, source: str) -> list[Entry]:
+    loaded = [name for name in HEAVY if name in sys.modules]
+    return [Entry(source=source, guid=str(os.getpid()), title=",".join(loaded) or "none")]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def test_parsers() -> Iterator[None]:
     """Two workers that can import this module; the pool is shared by the tests here."""
@@ -62,7 +71,7 @@ def test_parsers() -> Iterator[None]:
     os.environ["PYTHONPATH"] = str(ROOT)
     set_worker_count(2)
     saved = dict(PARSERS)
-    for name in ("sleepy", "hungry", "crashing", "buggy", "refusing", "pid"):
+    for name in ("sleepy", "hungry", "crashing", "buggy", "refusing", "pid", "loaded"):
         register_parser(name, f"tests.sources.test_feed_worker:{name}_parser")
     yield
     set_worker_count(DEFAULT_WORKERS)
@@ -219,3 +228,29 @@ def test_shutdown_kills_workers() -> None:
 def test_register_parser_validates_path() -> None:
     with pytest.raises(ValueError, match="module:function"):
         register_parser("x", "no_colon")
+
+
+def test_a_worker_loads_page_and_pdf_libraries_only_for_a_job_that_needs_them() -> None:
+    # imported here: the workers import this module for its test parsers
+    from watchtower.sources.article import extract_article_in_worker
+
+    shutdown_workers()  # fresh workers: none has run a page or PDF job
+
+    async def run() -> tuple[list[str], str, list[str]]:
+        before = [got[0].title for got in await asyncio.gather(parse("loaded"), parse("loaded"))]
+        page = FetchResult(
+            url="https://e.example/a",
+            status=200,
+            body=b"<html><body><article><p>"
+            + b"Refugees were sent back. " * 40
+            + b"</p></article></body></html>",
+            headers={"content-type": "text/html"},
+        )
+        text = await extract_article_in_worker(page, "src", timeout=30, memory=512 * MB)
+        after = [got[0].title for got in await asyncio.gather(parse("loaded"), parse("loaded"))]
+        return before, text.text, after
+
+    before, text, after = asyncio.run(run())
+    assert before == ["none", "none"]  # two feed workers, neither holds them
+    assert "Refugees were sent back." in text  # the first article job imported them
+    assert "trafilatura,pypdf" in after

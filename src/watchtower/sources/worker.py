@@ -11,7 +11,8 @@ processes, so a blow-up kills only that poll and never the daemon or its event l
   ``parser exceeded 30 s``; a worker that dies raises ``parser crashed (…)``;
   a broken worker is replaced by a fresh one on the next job;
 * workers are fresh interpreters (``python -c``, never a ``fork`` of the threaded
-  daemon) that import the registered parser modules once, then serve many jobs.
+  daemon) that serve many jobs; they import the preloaded parser modules as they start
+  and any other by its first job (before that job's memory limit is set).
 
 Parsers are registered by *kind* as ``"package.module:function"`` paths (see
 :data:`PARSERS` and :func:`register_parser`); a parser is called as
@@ -53,19 +54,44 @@ DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 START_TIMEOUT = 30.0
 
 
-def register_parser(kind: str, path: str) -> None:
-    """Make ``kind`` parseable in workers by the function at ``"module:function"``."""
+PRELOADED: set[str] = {"feed"}
+"""Kinds whose parser module every worker imports as it starts (see :func:`register_parser`)."""
+
+
+def register_parser(kind: str, path: str, *, preload: bool = False) -> None:
+    """Make ``kind`` parseable in workers by the function at ``"module:function"``.
+
+    ``preload``: every worker imports its module as it starts (for the parsers every
+    poll needs); any other module is imported by the first job of its kind in each
+    worker, so the libraries of kinds a deployment never uses (page extraction, PDF)
+    take no memory in its workers.
+    """
     module, sep, func = path.partition(":")
     if not sep or not module or not func:
         raise ValueError(f"parser path must be 'module:function', not {path!r}")
     PARSERS[kind] = path
+    if preload:
+        PRELOADED.add(kind)
+
+
+def parser_path(kind: str) -> str:
+    """The ``"module:function"`` path registered for ``kind``; ``ParseError`` if none.
+
+    A job that calls a parser in a worker sends this path, not the kind: a worker knows
+    only the kinds registered by the modules it has imported."""
+    path = PARSERS.get(kind)
+    if path is None:
+        raise ParseError(f"no parser for {kind!r}")
+    return path
 
 
 def resolve_parser(kind: str) -> Callable[..., Any]:
     """The parser function registered for ``kind`` (imported on first use)."""
-    path = PARSERS.get(kind)
-    if path is None:
-        raise ParseError(f"no parser for {kind!r}")
+    return _resolve(parser_path(kind))
+
+
+def load_parser(path: str) -> Callable[..., Any]:
+    """The function at ``path`` (from :func:`parser_path`), imported on first use."""
     return _resolve(path)
 
 
@@ -91,8 +117,9 @@ def _run_job(message: bytes) -> tuple[bytes, bool]:
     """Run one pickled job; return the pickled answer and whether to exit afterwards."""
     try:
         path, memory, args = pickle.loads(message)
+        parser = _resolve(path)  # a first job of its kind imports it, before the limit
         _limit_memory(int(memory))
-        value = _resolve(path)(*args)
+        value = parser(*args)
         return pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL), False
     except MemoryError:
         return pickle.dumps(("oom", "parser ran out of memory")), True
@@ -192,7 +219,7 @@ class _Worker:
 
 
 def _modules() -> list[str]:
-    return sorted({path.partition(":")[0] for path in PARSERS.values()})
+    return sorted({PARSERS[kind].partition(":")[0] for kind in PRELOADED if kind in PARSERS})
 
 
 class _Pool:

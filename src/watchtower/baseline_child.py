@@ -94,6 +94,8 @@ def _ask_child(job: bytes) -> _Answer | None:
 
 def _child_main() -> None:
     """The child: read the job from stdin, learn, write the answer to stdout."""
+    answer_to = sys.stdout.buffer
+    sys.stdout = sys.stderr  # whatever learning prints cannot garble the answer
     records = _Records()
     root = logging.getLogger()
     root.addHandler(records)
@@ -107,5 +109,5 @@ def _child_main() -> None:
         answer = ("config", list(exc.problems), records.records)
     except Exception as exc:  # noqa: BLE001  (reported to the parent, which learns itself)
         answer = ("failed", f"{type(exc).__name__}: {exc}", records.records)
-    sys.stdout.buffer.write(pickle.dumps(answer))
-    sys.stdout.buffer.flush()
+    answer_to.write(pickle.dumps(answer))
+    answer_to.flush()

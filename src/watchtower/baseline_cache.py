@@ -1,7 +1,7 @@
 """The baseline's JSON cache: :func:`load_baseline` learns the baseline once and keeps
 it beside the seeds, keyed by :attr:`~watchtower.baseline.Baseline.fingerprint`.
 
-Learning loads word-frequency and lemma tables (about 50 MB) that scoring never uses;
+Learning loads word-frequency and lemma tables (about 60 MB) that scoring never uses;
 ``load_baseline(..., isolated=True)`` learns in a fresh interpreter so that they leave
 with it instead of staying in a long-lived process (:mod:`watchtower.baseline_child`).
 """

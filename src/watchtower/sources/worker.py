@@ -85,11 +85,6 @@ def parser_path(kind: str) -> str:
     return path
 
 
-def resolve_parser(kind: str) -> Callable[..., Any]:
-    """The parser function registered for ``kind`` (imported on first use)."""
-    return _resolve(parser_path(kind))
-
-
 def load_parser(path: str) -> Callable[..., Any]:
     """The function at ``path`` (from :func:`parser_path`), imported on first use."""
     return _resolve(path)

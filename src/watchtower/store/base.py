@@ -30,7 +30,7 @@ from watchtower.errors import StoreError
 from watchtower.store import health_tables, tables
 from watchtower.store.engine import store_error
 from watchtower.store.outage import Availability
-from watchtower.store.search import index_items
+from watchtower.store.search import ItemText, index_items
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
@@ -126,7 +126,7 @@ class StoreBase:
         self._lock = threading.RLock()  # the single writer: every call takes it
         self._source_ids: dict[str, int] = {}  # source rows are never deleted nor renumbered
         self._held: Connection | None = None  # the transaction of writer(), if open
-        self._unindexed: list[tuple[int, str, str, str]] = []  # see index_at_commit
+        self._unindexed: list[ItemText] = []  # see index_at_commit
         self.availability = Availability()  # outages: one WARNING each, counted
         self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -158,7 +158,6 @@ class StoreBase:
         """``engine.begin()``: one transaction, whose items queued by
         :meth:`index_at_commit` are indexed at its end, just before it commits."""
         with self.engine.begin() as conn:
-            self._unindexed = []
             try:
                 yield conn
                 if self._unindexed:
@@ -166,7 +165,7 @@ class StoreBase:
             finally:
                 self._unindexed = []
 
-    def index_at_commit(self, rows: Sequence[tuple[int, str, str, str]]) -> None:
+    def index_at_commit(self, rows: Sequence[ItemText]) -> None:
         """Queue ``(item_id, title, summary, content)`` rows for the full-text index, in
         the open transaction: all of a transaction's rows are indexed by one statement
         at its end. SQLite's full-text index writes its pending terms to disk at every

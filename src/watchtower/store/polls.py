@@ -35,7 +35,7 @@ from watchtower.store.base import (
     safe,
     safe_opt,
 )
-from watchtower.store.search import new_item_texts
+from watchtower.store.search import ItemText, new_item_texts
 from watchtower.store.sources import SourcesMixin
 
 ITEM = tables.Item.__table__  # type: ignore[attr-defined]
@@ -46,7 +46,7 @@ DELIVERY = tables.Delivery.__table__  # type: ignore[attr-defined]
 Clean = Callable[[str], str]
 CleanOpt = Callable[[str | None], str | None]
 Insert = Callable[[sa.Table], Any]
-Index = Callable[[Sequence[tuple[int, str, str, str]]], None]
+Index = Callable[[Sequence[ItemText]], None]
 
 
 def stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[str]:
@@ -200,12 +200,7 @@ class PlanWriter:
             .returning(ITEM.c.id, ITEM.c.guid_key)
         )
         by_key = {row.guid_key: int(row.id) for row in self.conn.execute(stmt, rows)}
-        self.index(
-            new_item_texts(
-                rows,
-                {row["guid"]: by_key[row["guid_key"]] for row in rows if row["guid_key"] in by_key},
-            )
-        )
+        self.index(new_item_texts(rows, by_key))
         return {
             position: by_key[row["guid_key"]]
             for position, row in enumerate(rows)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from watchtower.web.search import fts5_query, index_text, websearch_query
 
 __all__ = [
+    "ItemText",
     "body_of",
     "index_items",
     "new_item_texts",
@@ -39,6 +40,8 @@ _PG_INSERT = sa.text(
     "INSERT INTO item_search (item_id, body) VALUES (:id, to_tsvector('simple', :body)) "
     "ON CONFLICT (item_id) DO NOTHING"
 )
+#: One item as the index takes it: ``(item_id, title, summary, content)``.
+ItemText = tuple[int, str, str, str]
 #: Longest text indexed per item (characters, before bigrams): bounds the index's size.
 MAX_INDEXED_CHARS = 100_000
 
@@ -54,7 +57,7 @@ def body_of(title: str, summary: str, content: str) -> str:
     return index_text(text[:MAX_INDEXED_CHARS])
 
 
-def index_items(conn: Connection, rows: Iterable[tuple[int, str, str, str]]) -> None:
+def index_items(conn: Connection, rows: Iterable[ItemText]) -> None:
     """Index ``(item_id, title, summary, content)`` rows on ``conn`` (its transaction)."""
     params = [{"id": i, "body": body_of(t, s, c)} for i, t, s, c in rows]
     if not params:
@@ -63,15 +66,13 @@ def index_items(conn: Connection, rows: Iterable[tuple[int, str, str, str]]) -> 
     conn.execute(stmt, params)
 
 
-def new_item_texts(
-    rows: Sequence[Mapping[str, Any]], ids: Mapping[str, int]
-) -> list[tuple[int, str, str, str]]:
+def new_item_texts(rows: Sequence[Mapping[str, Any]], ids: Mapping[str, int]) -> list[ItemText]:
     """What :func:`index_items` takes for the item rows of a poll that were inserted
-    (``ids``: guid → new item id)."""
+    (``ids``: ``guid_key`` → new item id)."""
     return [
-        (ids[row["guid"]], row["title"], row["summary"], row["content"])
+        (ids[row["guid_key"]], row["title"], row["summary"], row["content"])
         for row in rows
-        if row["guid"] in ids
+        if row["guid_key"] in ids
     ]
 
 

@@ -7,6 +7,7 @@ request is recorded so a test can check what Watchtower actually sent.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -25,7 +26,18 @@ SHARED = Path(os.environ.get("WATCHTOWER_SHARED", ROOT.parent / "shared"))
 def shipped_baseline_yaml(tmp_path: Path) -> str:
     """The shipped config's ``baseline:`` section (watch terms, entities, excludes) as YAML
     lines, with the repo's seeds and a cache under ``tmp_path``: tests score as users do.
+
+    The cache starts as a user's does after the first run: the baseline is learnt once per
+    test process and copied in (tests of learning itself write their own sections).
     """
+    cache = tmp_path / "baseline-cache.json"
+    if not cache.exists():
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(_learnt_once())
+    return _shipped_section(tmp_path)
+
+
+def _shipped_section(cache_dir: Path) -> str:
     import json
 
     from ruamel.yaml import YAML
@@ -35,7 +47,7 @@ def shipped_baseline_yaml(tmp_path: Path) -> str:
     lines = [
         "baseline:",
         f"  seeds: {ROOT / 'seeds'}",
-        f"  cache: {tmp_path}/baseline-cache.json",
+        f"  cache: {cache_dir}/baseline-cache.json",
     ]
     for key in ("terms", "entities", "exclude"):
         if base.get(key):
@@ -44,6 +56,25 @@ def shipped_baseline_yaml(tmp_path: Path) -> str:
     if "threshold" in alerts:
         lines.append(f"alerts: {{threshold: {alerts['threshold']}}}")
     return "\n".join(lines)
+
+
+@functools.cache
+def _learnt_once() -> bytes:
+    """The shipped section's baseline cache file, learnt in this process."""
+    import tempfile
+
+    from watchtower.baseline_cache import load_baseline
+    from watchtower.config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="watchtower-baseline-") as d:
+        folder = Path(d)
+        config = folder / "watchtower.yaml"
+        config.write_text(
+            f"store: sqlite:///{folder}/watchtower.db\n{_shipped_section(folder)}\nsources: []\n"
+        )
+        settings = load_config(config).baseline
+        load_baseline(settings)
+        return (folder / "baseline-cache.json").read_bytes()
 
 
 def shared_path(*parts: str) -> Path:

@@ -38,13 +38,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from typing import TYPE_CHECKING, Any
 
 from watchtower import __version__
 from watchtower.models import FetchedDocument
+
+if TYPE_CHECKING:  # warcio is imported by the first archive written
+    from warcio.warcwriter import WARCWriter
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class Archive:
         payload = document.payload
         sha256 = hashlib.sha256(payload).hexdigest()
         headers = [(_clean(k), _clean(v)) for k, v in archive_headers(document).items()]
+        from warcio.statusandheaders import StatusAndHeaders
+
         http_headers = StatusAndHeaders(_status_line(document.status), headers, protocol="HTTP/1.1")
         http_headers.compute_headers_buffer()
         block = http_headers.headers_buff + payload
@@ -197,6 +199,8 @@ class Archive:
         return ArchiveOutcome(ArchiveRecord(os.path.abspath(path), sha256, _utc(fetched_at)))
 
     def _write_file(self, path: Path, build: Callable[[WARCWriter], Any]) -> None:
+        from warcio.warcwriter import WARCWriter
+
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
         try:

@@ -25,23 +25,40 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 # ------------------------------------------------------------------ character classes
 
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_CJK_TOKEN = re.compile(
-    r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-)
-_SCRIPTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("he", re.compile(r"[\u0590-\u05ff]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-)
+
+class _Scripts(NamedTuple):
+    hangul: re.Pattern[str]
+    han: re.Pattern[str]
+    kana: re.Pattern[str]
+    cjk: re.Pattern[str]
+    others: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+@lru_cache(maxsize=1)
+def _scripts() -> _Scripts:
+    """The script character classes, compiled at the first use (the CJK ones take
+    milliseconds each, which a process that reads no text need not pay)."""
+    hangul = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+    han = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    return _Scripts(
+        hangul=re.compile(f"[{hangul}]"),
+        han=re.compile(f"[{han}]"),
+        kana=re.compile("[\u3040-\u30ff]"),
+        cjk=re.compile(f"[{hangul}{han}]"),
+        others=(
+            ("ru", re.compile("[\u0400-\u04ff]")),
+            ("ar", re.compile("[\u0600-\u06ff]")),
+            ("he", re.compile("[\u0590-\u05ff]")),
+            ("th", re.compile("[\u0e00-\u0e7f]")),
+            ("hi", re.compile("[\u0900-\u097f]")),
+        ),
+    )
+
+
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 # The commonest English function words: a Latin-script text in which they are frequent
@@ -52,9 +69,11 @@ _ENGLISH = frozenset(
 )
 
 
+@lru_cache(maxsize=1)
 def _separator_table() -> dict[int, str | None]:
     """str.translate table: punctuation, symbols, spaces and controls → space;
-    apostrophes removed (``Korea's`` → ``koreas`` → ``korea``)."""
+    apostrophes removed (``Korea's`` → ``koreas`` → ``korea``). Built at the first use,
+    so a process that reads no text (an unchanged cycle's) does not pay for it."""
     table: dict[int, str | None] = {}
     ranges = (range(0x3040), range(0xFE30, 0xFE50), range(0xFF00, 0xFF66))
     for code in (c for r in ranges for c in r):
@@ -65,13 +84,10 @@ def _separator_table() -> dict[int, str | None]:
     return table
 
 
-_SEPARATORS = _separator_table()
-
-
 def words(text: str) -> list[str]:
     """Lower-case words of ``text``: split at punctuation, symbols and spaces
     (``Jong-un`` → jong, un), apostrophes dropped. CJK runs stay whole."""
-    return text.lower().translate(_SEPARATORS).split()
+    return text.lower().translate(_separator_table()).split()
 
 
 # ------------------------------------------------------------------ normalisation
@@ -108,10 +124,11 @@ def _latin_key(word: str) -> str:
 
 
 def _normal(word: str) -> str:
-    if _HAN.search(word):
+    scripts = _scripts()
+    if scripts.han.search(word):
         converted: str = _t2s().convert(word)
         return converted
-    if _HANGUL.search(word) or not word.isascii() and not _LATIN.search(word):
+    if scripts.hangul.search(word) or not word.isascii() and not _LATIN.search(word):
         return word
     if word.isdigit():
         return word
@@ -167,7 +184,7 @@ def phrase_key(phrase: str) -> str:
 
 def is_cjk(token: str) -> bool:
     """Whether a match key is Korean or Chinese (matched inside words, not as a word)."""
-    return _CJK_TOKEN.search(token) is not None
+    return _scripts().cjk.search(token) is not None
 
 
 def cjk_key(phrase: str) -> str:
@@ -239,10 +256,11 @@ def detect_lang(text: str, sample: int = 2000) -> str:
     head = text[:sample]
     if _NON_LATIN.search(head) is None:  # Latin script only: the common case, cheaply
         return _english(head) if _LATIN.search(head) else "und"
-    hangul = len(_HANGUL.findall(head))
-    han = len(_HAN.findall(head))
-    kana = len(_KANA.findall(head))
-    others = [(code, len(script.findall(head))) for code, script in _SCRIPTS]
+    scripts = _scripts()
+    hangul = len(scripts.hangul.findall(head))
+    han = len(scripts.han.findall(head))
+    kana = len(scripts.kana.findall(head))
+    others = [(code, len(script.findall(head))) for code, script in scripts.others]
     latin = len(_LATIN.findall(head))
     letters = hangul + han + kana + latin + sum(n for _c, n in others)
     if not letters:

@@ -2,7 +2,7 @@
 
 A run with no sources and a warm baseline cache must not import the web stack, the
 email and Apprise stacks, the page / PDF / article parsers, the feedback model or the
-lemmatisers, nor Alembic on a store whose schema is current, nor the async HTTP
+lemmatisers or the WARC writer, nor Alembic on a store whose schema is current, nor the async HTTP
 machinery when nothing was fetched or delivered: together they were most
 of its start-up time. The garbage collector, paused while start-up imports, runs again
 once the command has loaded.
@@ -33,6 +33,7 @@ NOT_NEEDED = (
     "Stemmer",
     "trafilatura",
     "uvicorn",
+    "warcio",  # the first archive written imports it
     "watchtower.feedback_model",
     "watchtower.sources.page",
     "watchtower.web.server",

@@ -34,6 +34,7 @@ PostgreSQL::
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -49,10 +50,14 @@ _CJK = (
     "\uf900-\ufaff"  # CJK compatibility ideographs
     "\U00020000-\U0002ffff"  # CJK extensions B–F
 )
-_CJK_RUN = re.compile(f"[{_CJK}]+")
-_TERM = re.compile(rf"[{_CJK}]+|[^\s{_CJK}]+")
-_WORD_CHARS = re.compile(r"\w+")
 _MAX_TERMS = 16
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """CJK runs, query terms, word characters: compiled at the first use (the classes
+    are large, and a run that indexes and searches nothing never needs them)."""
+    return re.compile(f"[{_CJK}]+"), re.compile(rf"[{_CJK}]+|[^\s{_CJK}]+"), re.compile(r"\w+")
 
 
 def _bigrams(run: str) -> list[str]:
@@ -67,17 +72,19 @@ def _normal(text: str) -> str:
 
 def index_text(text: str) -> str:
     """``text`` as it should be stored in the full-text column (see module docstring)."""
-    return _CJK_RUN.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", _normal(text))
+    cjk_run = _patterns()[0]
+    return cjk_run.sub(lambda m: " " + " ".join(_bigrams(m.group())) + " ", _normal(text))
 
 
 def _phrases(q: str) -> list[str]:
     """One phrase (a list of index tokens joined by spaces) per user term."""
+    cjk_run, term_pattern, word_chars = _patterns()
     phrases = []
-    for term in _TERM.findall(_normal(q)):
-        if _CJK_RUN.fullmatch(term):
+    for term in term_pattern.findall(_normal(q)):
+        if cjk_run.fullmatch(term):
             phrases.append(" ".join(_bigrams(term)))
         else:
-            words = _WORD_CHARS.findall(term)  # what unicode61 / simple keep of it
+            words = word_chars.findall(term)  # what unicode61 / simple keep of it
             if words:
                 phrases.append(" ".join(words))
     return phrases[:_MAX_TERMS]

@@ -15,14 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from watchtower.store.tables import UTCDateTime, utcnow
+from watchtower.store.tables import Table, UTCDateTime, utcnow
 
 __all__ = ["EventDelivery", "ServiceBeat", "SourceEvent", "SourceHealthState"]
 
 
-class SourceHealthState(SQLModel, table=True):
+class SourceHealthState(Table, table=True):
     """The health state last reported for one source (by name)."""
 
     __tablename__ = "source_health"
@@ -36,7 +36,7 @@ class SourceHealthState(SQLModel, table=True):
     checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class SourceEvent(SQLModel, table=True):
+class SourceEvent(Table, table=True):
     """One source health event; ``type`` is ``source.failing|recovered|quiet``."""
 
     __tablename__ = "source_event"
@@ -51,7 +51,7 @@ class SourceEvent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class EventDelivery(SQLModel, table=True):
+class EventDelivery(Table, table=True):
     """The outbox of health events: one row per (event, channel)."""
 
     __tablename__ = "event_delivery"
@@ -74,7 +74,7 @@ class EventDelivery(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ServiceBeat(SQLModel, table=True):
+class ServiceBeat(Table, table=True):
     """The running service's heartbeat: which process, and when it last said so."""
 
     __tablename__ = "service_beat"

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ConfigDict
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -53,6 +54,15 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+class Table(SQLModel):
+    """Base of the store's tables: only their SQLAlchemy tables are used, so pydantic
+    builds no validator for them (``defer_build``; built if a row object is ever
+    validated)."""
+
+    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]
+
 
 #: ``pending`` → (claimed) ``sending`` → ``sent`` | ``pending`` (retry) | ``dead``;
 #: ``cancelled`` is set by the delivery worker for channels that no longer exist.
@@ -92,7 +102,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class Source(SQLModel, table=True):
+class Source(Table, table=True):
     """A configured feed or page, with its fetch state and health."""
 
     __tablename__ = "source"
@@ -115,7 +125,7 @@ class Source(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Story(SQLModel, table=True):
+class Story(Table, table=True):
     """One story: items from one or more sources with near-identical text."""
 
     __tablename__ = "story"
@@ -131,7 +141,7 @@ class Story(SQLModel, table=True):
     item_count: int = Field(default=0)
 
 
-class Item(SQLModel, table=True):
+class Item(Table, table=True):
     """One stored entry of a source; unique per (source_id, guid).
 
     The guid is stored whole; uniqueness is on ``guid_key``, its SHA-256 hex
@@ -164,7 +174,7 @@ class Item(SQLModel, table=True):
     story_id: int | None = Field(default=None, foreign_key="story.id")
 
 
-class Alert(SQLModel, table=True):
+class Alert(Table, table=True):
     """An alert: at most one per story. ``item_id`` is the item that made it fire."""
 
     __tablename__ = "alert"
@@ -183,7 +193,7 @@ class Alert(SQLModel, table=True):
     archive: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
-class Digest(SQLModel, table=True):
+class Digest(Table, table=True):
     """One digest run; ``period`` (cron fire time ISO UTC, or ``manual:<iso>``) is unique."""
 
     __tablename__ = "digest"
@@ -198,7 +208,7 @@ class Digest(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(Table, table=True):
     """The outbox: one row per (alert, channel).
 
     ``channel`` is ``"webhook:<key>"``, ``"email"`` or ``"digest"``. ``message_id`` is
@@ -227,7 +237,7 @@ class Delivery(SQLModel, table=True):
     digest_id: int | None = Field(default=None, foreign_key="digest.id")
 
 
-class Snapshot(SQLModel, table=True):
+class Snapshot(Table, table=True):
     """The watched text of a page at one time; the newest 10 per source are kept."""
 
     __tablename__ = "snapshot"
@@ -240,7 +250,7 @@ class Snapshot(SQLModel, table=True):
     hash: str = Field(default="", sa_type=sa.String)
 
 
-class ChannelState(SQLModel, table=True):
+class ChannelState(Table, table=True):
     """A delivery channel switched off, e.g. a webhook that answered 410 Gone."""
 
     __tablename__ = "channel_state"
@@ -254,7 +264,7 @@ class ChannelState(SQLModel, table=True):
 VERDICTS = ("relevant", "not-relevant")
 
 
-class Feedback(SQLModel, table=True):
+class Feedback(Table, table=True):
     """The analyst's verdict on one alert; a later verdict replaces the earlier one."""
 
     __tablename__ = "feedback"
@@ -265,7 +275,7 @@ class Feedback(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class LabelledItem(SQLModel, table=True):
+class LabelledItem(Table, table=True):
     """An item judged before (``feedback import``): label 2 relevant, 1 borderline, 0 not."""
 
     __tablename__ = "labelled_item"
@@ -278,7 +288,7 @@ class LabelledItem(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class StoreKey(SQLModel, table=True):
+class StoreKey(Table, table=True):
     """A key the service keeps across restarts, e.g. ``web`` (signs feedback links)."""
 
     __tablename__ = "store_key"

@@ -105,6 +105,15 @@ class Written(Generic[_R]):
     error: Exception | None = None
 
 
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """``INSERT`` into ``table`` with the dialect's ``ON CONFLICT`` clauses."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # loaded with its engine only
+
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 class StoreBase:
     """Engine, lock and transactions shared by every part of the store."""
 
@@ -275,11 +284,7 @@ class StoreBase:
             return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _insert(self, table: sa.Table) -> Any:
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects import postgresql  # loaded with its engine only
-
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return dialect_insert(self._dialect, table)
 
     def _source_id(self, conn: Connection, name: str) -> int:
         """The id of source ``name``, read once: a source row is never deleted, and its

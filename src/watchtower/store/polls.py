@@ -29,8 +29,9 @@ from sqlalchemy.engine import Connection
 
 from watchtower import alerting, models
 from watchtower.alerting import KnownStory, PollPlan, StoryIndex
-from watchtower.store import tables
+from watchtower.store import statements
 from watchtower.store.base import (
+    STORY,
     key_hash,
     safe,
     safe_opt,
@@ -38,14 +39,8 @@ from watchtower.store.base import (
 from watchtower.store.search import ItemText, new_item_texts
 from watchtower.store.sources import SourcesMixin
 
-ITEM = tables.Item.__table__  # type: ignore[attr-defined]
-STORY = tables.Story.__table__  # type: ignore[attr-defined]
-ALERT = tables.Alert.__table__  # type: ignore[attr-defined]
-DELIVERY = tables.Delivery.__table__  # type: ignore[attr-defined]
-
 Clean = Callable[[str], str]
 CleanOpt = Callable[[str | None], str | None]
-Insert = Callable[[sa.Table], Any]
 Index = Callable[[Sequence[ItemText]], None]
 
 
@@ -59,14 +54,9 @@ def stored_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> set[
     by_key = {key_hash(g): g for g in dict.fromkeys(guids)}
     keys = list(by_key)
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+        params = {"source_id": source_id, "keys": keys[start : start + 500]}
         found.update(
-            by_key[key]
-            for key in conn.execute(
-                sa.select(ITEM.c.guid_key).where(
-                    ITEM.c.source_id == source_id, ITEM.c.guid_key.in_(chunk)
-                )
-            ).scalars()
+            by_key[key] for key in conn.execute(statements.stored_guid_keys(), params).scalars()
         )
     return found
 
@@ -85,21 +75,10 @@ def known_stories(
     wanted = {story_id for story_id in found.values() if story_id is not None}
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(
-            STORY.c.id,
-            STORY.c.signature,
-            STORY.c.title,
-            STORY.c.url,
-            STORY.c.best_score,
-            STORY.c.last_seen_at,
-        ).where(STORY.c.id.in_(wanted), STORY.c.last_seen_at >= now - window)
-    ).all()
-    alerted = set(
-        conn.execute(
-            sa.select(ALERT.c.story_id).where(ALERT.c.story_id.in_([r.id for r in rows]))
-        ).scalars()
-    )
+    params = {"ids": sorted(wanted), "since": now - window}
+    rows = conn.execute(statements.recent_stories(), params).all()
+    ids = {"ids": [r.id for r in rows]}
+    alerted = set(conn.execute(statements.alerted_stories(), ids).scalars())
     stories = {
         int(r.id): KnownStory(
             int(r.id),
@@ -122,11 +101,9 @@ def known_stories(
 class PlanWriter:
     """Writes one :class:`PollPlan` for one source on ``conn``."""
 
-    def __init__(
-        self, conn: Connection, insert: Insert, clean: Clean, clean_opt: CleanOpt, index: Index
-    ):
+    def __init__(self, conn: Connection, clean: Clean, clean_opt: CleanOpt, index: Index):
         self.conn = conn
-        self.insert = insert
+        self.dialect = conn.dialect.name
         self.index = index
         self.clean = clean
         self.clean_opt = clean_opt
@@ -180,11 +157,10 @@ class PlanWriter:
         VALUES order (one above the largest, as ``story.id`` is a plain INTEGER PRIMARY
         KEY), so the sorted ids are in order. Other databases order them themselves.
         """
-        if self.conn.dialect.name == "sqlite":
-            ids = self.conn.execute(sa.insert(STORY).returning(STORY.c.id), rows).scalars()
+        ids = self.conn.execute(statements.insert_stories(self.dialect), rows).scalars()
+        if self.dialect == "sqlite":
             return sorted(int(i) for i in ids)
-        stmt = sa.insert(STORY).returning(STORY.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in self.conn.execute(stmt, rows).scalars()]
+        return [int(i) for i in ids]
 
     def _insert_items(
         self, source_id: int, plan: PollPlan, story_ids: dict[int, int], now: datetime
@@ -194,11 +170,7 @@ class PlanWriter:
             self._item_row(source_id, item.scored, story_ids[item.story], now)
             for item in plan.items
         ]
-        stmt = (
-            self.insert(ITEM)
-            .on_conflict_do_nothing(index_elements=["source_id", "guid_key"])
-            .returning(ITEM.c.id, ITEM.c.guid_key)
-        )
+        stmt = statements.insert_items(self.dialect)
         by_key = {row.guid_key: int(row.id) for row in self.conn.execute(stmt, rows)}
         self.index(new_item_texts(rows, by_key))
         return {
@@ -235,13 +207,7 @@ class PlanWriter:
         if not grown:
             return
         self.conn.execute(
-            sa.update(STORY)
-            .where(STORY.c.id == sa.bindparam("story_id"))
-            .values(
-                item_count=STORY.c.item_count + sa.bindparam("added"),
-                last_seen_at=sa.bindparam("seen"),
-                best_score=sa.bindparam("best"),
-            ),
+            statements.grow_stories(),
             [
                 {
                     "story_id": story_ids[n],
@@ -275,11 +241,7 @@ class PlanWriter:
             )
         if not rows:
             return []
-        stmt = (
-            self.insert(ALERT)
-            .on_conflict_do_nothing(index_elements=["story_id"])
-            .returning(ALERT.c.id, ALERT.c.story_id)
-        )
+        stmt = statements.insert_alerts(self.dialect)
         created = sorted(self.conn.execute(stmt, rows).all(), key=lambda r: int(r.id))
         deliveries = [
             new_delivery(channel, now, alert_id=int(row.id))
@@ -287,12 +249,7 @@ class PlanWriter:
             for channel in channels_of[int(row.story_id)]
         ]
         if deliveries:
-            self.conn.execute(
-                self.insert(DELIVERY).on_conflict_do_nothing(
-                    index_elements=["alert_id", "channel"]
-                ),
-                deliveries,
-            )
+            self.conn.execute(statements.insert_deliveries(self.dialect), deliveries)
         return [int(row.id) for row in created]
 
 
@@ -402,7 +359,7 @@ class PollsMixin(SourcesMixin):
             try:
                 with self._tx(f"storing a poll of {name!r}") as conn:
                     source_id = self._source_id(conn, name)
-                    writer = PlanWriter(conn, self._insert, safe, safe_opt, self.index_at_commit)
+                    writer = PlanWriter(conn, safe, safe_opt, self.index_at_commit)
                     outcome, created = writer.write(source_id, plan, now)
                     self._update_source(conn, name, state, now, next_due_at)
             except BaseException:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from watchtower import models
 from watchtower.errors import StoreError
-from watchtower.store import tables
+from watchtower.store import statements, tables
 from watchtower.store.base import (
     ALERT,
     ITEM,
@@ -247,23 +247,21 @@ class SourcesMixin(StoreBase):
         now: datetime,
         next_due_at: datetime | None,
     ) -> None:
-        source_id = conn.execute(
-            sa.update(SOURCE)
-            .where(SOURCE.c.name == name)
-            .values(
-                etag=safe_opt(state.etag),
-                last_modified=safe_opt(state.last_modified),
-                page_hash=safe_opt(state.page_hash),
-                last_polled_at=now,
-                last_success_at=now,
-                consecutive_failures=0,
-                last_error=None,
-                failing_since=None,
-                failure_reported=False,
-                next_due_at=next_due_at,
-            )
-            .returning(SOURCE.c.id)
-        ).scalar_one()
+        polled = {
+            "etag": safe_opt(state.etag),
+            "last_modified": safe_opt(state.last_modified),
+            "page_hash": safe_opt(state.page_hash),
+            "last_polled_at": now,
+            "last_success_at": now,
+            "consecutive_failures": 0,
+            "last_error": None,
+            "failing_since": None,
+            "failure_reported": False,
+            "next_due_at": next_due_at,
+        }
+        params = {f"new_{column}": polled[column] for column in statements.POLLED_COLUMNS}
+        params["source_name"] = name
+        source_id = conn.execute(statements.source_polled(), params).scalar_one()
         if state.snapshot is not None:
             self._store_snapshot(conn, int(source_id), safe(state.snapshot), now)
 

@@ -86,9 +86,7 @@ class Enriched:
             if extra:
                 explanation = item.score.explanation
                 explanation = dataclasses.replace(explanation, notes=explanation.notes + extra)
-                item = dataclasses.replace(
-                    item, score=dataclasses.replace(item.score, explanation=explanation)
-                )
+                item = item.rescored(dataclasses.replace(item.score, explanation=explanation))
             out.append(item)
         return out
 

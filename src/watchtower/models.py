@@ -9,6 +9,7 @@ web: templates must escape it and only ``http(s)`` URLs may become links.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -237,11 +238,25 @@ class NotModified:
 
 @dataclass(frozen=True, slots=True)
 class ScoredEntry:
-    """An entry with its score and its near-duplicate signature (see ``dedupe``)."""
+    """An entry with its score and its near-duplicate signature (see ``dedupe``).
+
+    ``explanation_json`` is the JSON text of ``score.explanation.to_dict()``, made by the
+    process that scored the entry (a parse worker), so that the store need not encode it;
+    ``""`` when not made. A new score goes with :meth:`rescored`, which drops it.
+    """
 
     entry: Entry
     score: Score
     signature: bytes = b""
+    explanation_json: str = ""
+
+    def rescored(self, score: Score) -> ScoredEntry:
+        """This entry with ``score`` instead (its explanation encoded again when stored)."""
+        return replace(self, score=score, explanation_json="")
+
+    def explanation_text(self) -> str:
+        """The JSON text of the explanation, as the store keeps it."""
+        return self.explanation_json or json.dumps(self.score.explanation.to_dict())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,10 @@
 
 :func:`score_entry` is the only place an entry is scored: the scorer rates its title and
 text (``Entry.text``) and the entry gets its near-duplicate signature
-(:func:`watchtower.dedupe.signature`) for story assignment. Feeds and pages alike are
-scored with it, and only after the entries already stored were dropped.
+(:func:`watchtower.dedupe.signature`) for story assignment, and its explanation's JSON
+text (what the store keeps, encoded here so that a worker, not the store, pays for it).
+Feeds and pages alike are scored with it, and only after the entries already stored
+were dropped.
 
 :func:`score_in_worker` runs it in a parse worker process (the scorer is shipped there
 once per configuration through a :class:`ScorerRef`), so scoring a large batch never
@@ -14,6 +16,7 @@ dropping the stored ones may as well come after scoring.
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from collections.abc import Sequence
@@ -34,7 +37,9 @@ class Scorer(Protocol):
 def score_entry(scorer: Scorer, entry: Entry) -> ScoredEntry:
     """``entry`` with ``scorer``'s score of its title and text, and its story signature."""
     text = entry.text
-    return ScoredEntry(entry, scorer.score(entry.title, text), signature(entry.title, text))
+    score = scorer.score(entry.title, text)
+    encoded = json.dumps(score.explanation.to_dict())
+    return ScoredEntry(entry, score, signature(entry.title, text), encoded)
 
 
 def score_entries(scorer: Scorer, entries: Sequence[Entry]) -> list[ScoredEntry]:

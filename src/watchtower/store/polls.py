@@ -197,7 +197,7 @@ class PlanWriter:
             "kind": entry.kind,
             "diff": [self.clean(line) for line in entry.diff],
             "score": float(scored.score.value),
-            "explanation": scored.score.explanation.to_dict(),
+            "explanation_text": scored.explanation_text(),
             "signature": scored.signature,
             "story_id": story_id,
         }
@@ -235,7 +235,7 @@ class PlanWriter:
                     "story_id": story_id,
                     "item_id": item_ids[alert.item],
                     "score": alert.score,
-                    "explanation": scored.score.explanation.to_dict(),
+                    "explanation_text": scored.explanation_text(),
                     "created_at": now,
                 }
             )

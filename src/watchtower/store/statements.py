@@ -60,12 +60,22 @@ def insert_stories(dialect: str) -> Any:
     return sa.insert(STORY).returning(STORY.c.id, sort_by_parameter_order=True)
 
 
+def encoded_json(dialect: str) -> Any:
+    """A JSON column's value from the parameter ``explanation_text``, JSON text encoded
+    already (:meth:`~watchtower.models.ScoredEntry.explanation_text`): stored as it is,
+    not encoded again. SQLite keeps JSON as text; PostgreSQL casts the text."""
+    text = sa.bindparam("explanation_text", type_=sa.Text)
+    return sa.cast(text, sa.JSON) if dialect == "postgresql" else text
+
+
 @functools.cache
 def insert_items(dialect: str) -> Any:
     """Item rows (executemany), skipping a (source, guid) stored already; returns the
-    ``id`` and ``guid_key`` of those inserted."""
+    ``id`` and ``guid_key`` of those inserted. The explanation is ``explanation_text``
+    (:func:`encoded_json`)."""
     return (
         dialect_insert(dialect, ITEM)
+        .values(explanation=encoded_json(dialect))
         .on_conflict_do_nothing(index_elements=["source_id", "guid_key"])
         .returning(ITEM.c.id, ITEM.c.guid_key)
     )
@@ -88,9 +98,10 @@ def grow_stories() -> sa.Update:
 @functools.cache
 def insert_alerts(dialect: str) -> Any:
     """Alert rows (executemany), skipping a story that has one; returns ``id`` and
-    ``story_id`` of those inserted."""
+    ``story_id`` of those inserted. The explanation is ``explanation_text``."""
     return (
         dialect_insert(dialect, ALERT)
+        .values(explanation=encoded_json(dialect))
         .on_conflict_do_nothing(index_elements=["story_id"])
         .returning(ALERT.c.id, ALERT.c.story_id)
     )

@@ -259,9 +259,10 @@ class SourcesMixin(StoreBase):
             "failure_reported": False,
             "next_due_at": next_due_at,
         }
-        params = {f"new_{column}": polled[column] for column in statements.POLLED_COLUMNS}
+        params = {f"new_{column}": value for column, value in polled.items()}
         params["source_name"] = name
-        source_id = conn.execute(statements.source_polled(), params).scalar_one()
+        stmt = statements.source_polled(tuple(polled))
+        source_id = conn.execute(stmt, params).scalar_one()
         if state.snapshot is not None:
             self._store_snapshot(conn, int(source_id), safe(state.snapshot), now)
 

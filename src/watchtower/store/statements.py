@@ -115,29 +115,14 @@ def insert_deliveries(dialect: str) -> Any:
     )
 
 
-#: What :func:`source_polled` sets, each from the parameter of the same name with a
-#: ``new_`` prefix (a column's own name is reserved for SQLAlchemy in a SET clause).
-POLLED_COLUMNS = (
-    "etag",
-    "last_modified",
-    "page_hash",
-    "last_polled_at",
-    "last_success_at",
-    "consecutive_failures",
-    "last_error",
-    "failing_since",
-    "failure_reported",
-    "next_due_at",
-)
-
-
 @functools.cache
-def source_polled() -> Any:
-    """Source ``source_name`` polled with success: its fetch state and a clean health
-    record from the ``new_…`` parameters (:data:`POLLED_COLUMNS`); returns its id."""
+def source_polled(columns: tuple[str, ...]) -> Any:
+    """Source ``source_name`` polled with success: each of ``columns`` set from the
+    parameter of its name with a ``new_`` prefix (a column's own name is reserved for
+    SQLAlchemy in a SET clause); returns its id. One statement per set of columns."""
     return (
         sa.update(SOURCE)
         .where(SOURCE.c.name == sa.bindparam("source_name"))
-        .values({name: sa.bindparam(f"new_{name}") for name in POLLED_COLUMNS})
+        .values({name: sa.bindparam(f"new_{name}") for name in columns})
         .returning(SOURCE.c.id)
     )

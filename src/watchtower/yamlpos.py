@@ -26,8 +26,9 @@ Loc = tuple[str | int, ...]
 
 #: Most nodes a config may expand to once aliases are followed (stops "billion laughs").
 MAX_NODES = 100_000
-#: Documents from this many characters on take the libyaml path (about 300 sources).
-FAST_FROM = 50_000
+#: Documents from this many characters on take the libyaml path: a few keys and values,
+#: where the round-trip loader's first document already costs more than importing libyaml.
+FAST_FROM = 1_000
 
 
 class YamlSyntaxError(Exception):
@@ -58,10 +59,10 @@ class YamlDocument:
 def load_yaml(text: str) -> YamlDocument:
     """Parse one YAML document; raise :class:`YamlSyntaxError` for anything unusable.
 
-    A plain document of more than :data:`FAST_FROM` characters is read by libyaml
-    (:mod:`watchtower.yamlfast`, about ten times faster); a shorter one (loading
-    libyaml would cost more than it saves), any other, and every error, by the
-    round-trip loader below.
+    A plain document of at least :data:`FAST_FROM` characters is read by libyaml
+    (:mod:`watchtower.yamlfast`, four to ten times faster); a shorter one (a line or
+    two, where importing libyaml would cost more than it saves), any other, and every
+    error, by the round-trip loader below.
     """
     if len(text) < FAST_FROM:
         return load_yaml_roundtrip(text)

@@ -12,6 +12,8 @@ times (medians reported):
 - Watchtower's next cycle with nothing changed (every source answers 304);
 - urlwatch (latest release, in its own virtualenv under benchmarks/.cache/) watching
   the same URLs: first run and unchanged run, cache db in a temp dir;
+- Watchtower's start-up: ``run --once`` with no sources (at least 5 runs), beside the
+  import of what any run loads (sqlmodel, with SQLAlchemy and pydantic; asyncio; click);
 - wall time, CPU time and peak RSS of each, each in a fresh measuring process.
 
 Then prints the ratios against the targets of the performance issue. Loopback only;
@@ -138,6 +140,25 @@ class Bench:
             m = self._wt(config, folder / f"start-{i}.log")
             label = "  (info) Watchtower start-up: run --once, 1 source"
             self.s("wt_start", label).add(m, self.server.stats())
+        self.start_up(folder)
+
+    def start_up(self, warm: Path) -> None:
+        """``run --once`` with no sources, on a store made by its first run (the target
+        of the performance issue); at least 5 runs, as it takes well under a second."""
+        folder = self.work / "wt-empty"
+        folder.mkdir()
+        config = F.write_watchtower_config(folder / "wt.yaml", folder / "wt.db", [])
+        for cache in self.baseline_caches:
+            shutil.copy(cache, folder / cache.name)
+        self._wt(config, folder / "create.log")  # creates the store, as a user's first run
+        label = "Watchtower start-up: run --once, no sources"
+        python = str(F.WATCHTOWER.with_name("python"))
+        imports = [python, "-c", "import sqlmodel, asyncio, click"]  # what any run loads
+        env = {**F.bench_env(), "PYDANTIC_DISABLE_PLUGINS": "__all__"}  # as Watchtower sets
+        for i in range(max(5, self.args.runs)):
+            self.s("wt_empty", label).add(self._wt(config, folder / f"empty-{i}.log"))
+            m = F.measure(imports, self.work, timeout=60, env=env, log=folder / "imports.log")
+            self.s("imports", "  (info) importing sqlmodel, asyncio, click alone").add(m)
 
     def watchtower(self, run: int) -> None:
         folder = self.work / f"wt-{run}"
@@ -226,6 +247,11 @@ class Bench:
             ok = wall <= target if at_most else wall >= target
             bound = f"{'<=' if at_most else '>='} {target}"
             rows.append([name, f"{wall:.2f}", f"{cpu:.2f}", bound, "PASS" if ok else "FAIL"])
+        start_up = self._median("wt_empty", "wall")
+        if start_up == start_up:  # measured (not NaN)
+            cpu = self._median("wt_empty", "cpu")
+            ok = "PASS" if start_up <= 0.5 else "FAIL"
+            rows.append(["start-up, no sources (s)", f"{start_up:.2f}", f"{cpu:.2f}", "<= 0.5", ok])
         return rows
 
     def report(self) -> None:

@@ -13,7 +13,8 @@ times (medians reported):
 - urlwatch (latest release, in its own virtualenv under benchmarks/.cache/) watching
   the same URLs: first run and unchanged run, cache db in a temp dir;
 - Watchtower's start-up: ``run --once`` with no sources (at least 5 runs), beside the
-  import of what any run loads (sqlmodel, with SQLAlchemy and pydantic; asyncio; click);
+  import of what any run loads (sqlmodel, with SQLAlchemy and pydantic; asyncio; click),
+  with the garbage collector off as Watchtower imports them;
 - wall time, CPU time and peak RSS of each, each in a fresh measuring process.
 
 Then prints the ratios against the targets of the performance issue. Loopback only;
@@ -153,7 +154,8 @@ class Bench:
         self._wt(config, folder / "create.log")  # creates the store, as a user's first run
         label = "Watchtower start-up: run --once, no sources"
         python = str(F.WATCHTOWER.with_name("python"))
-        imports = [python, "-c", "import sqlmodel, asyncio, click"]  # what any run loads
+        # what any run loads, as Watchtower loads it: the garbage collector off
+        imports = [python, "-c", "import gc; gc.disable(); import sqlmodel, asyncio, click"]
         env = {**F.bench_env(), "PYDANTIC_DISABLE_PLUGINS": "__all__"}  # as Watchtower sets
         for i in range(max(5, self.args.runs)):
             self.s("wt_empty", label).add(self._wt(config, folder / f"empty-{i}.log"))

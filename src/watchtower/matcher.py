@@ -35,6 +35,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,6 @@ class Matcher:
         self._vocab = {t.key: t.weight for t in baseline.terms}
         self._labels = {t.key: t.label for t in (*baseline.terms, *baseline.phrases)}
         self._feature_w = {**self._vocab, **{p.key: p.weight for p in baseline.phrases}}
-        self._tables = _Tables(baseline, self._feature_w)
         self._seed_titles = tuple(s.title for s in baseline.seeds)
         inverted: dict[str, list[tuple[int, float]]] = {}
         for i, seed_vec in enumerate(baseline.seed_vectors):
@@ -218,6 +218,14 @@ class Matcher:
 
     def __reduce__(self) -> tuple[type[Matcher], tuple[Baseline]]:
         return (Matcher, (self.baseline,))
+
+    @cached_property
+    def _tables(self) -> _Tables:
+        """The phrase tables, built by the first item scored (tens of milliseconds): the
+        main process, which only ships the matcher to the parse workers, never builds
+        them. Two threads scoring the first items at once may both build them; the
+        tables are equal."""
+        return _Tables(self.baseline, self._feature_w)
 
     # ------------------------------------------------------------------ scanning
 

@@ -149,6 +149,18 @@ def test_matcher_pickles_and_scores_the_same(matcher: Matcher) -> None:
     assert clone.score(*RELEVANT) == matcher.score(*RELEVANT)
 
 
+def test_a_matcher_builds_its_phrase_tables_with_the_first_item_it_scores(
+    matcher: Matcher,
+) -> None:
+    """The main process only ships its matcher to the workers: loading one costs no
+    tables, and one shipped before it scored anything scores as one that has."""
+    fresh = Matcher(matcher.baseline)
+    assert "_tables" not in vars(fresh)
+    shipped = pickle.loads(pickle.dumps(fresh))
+    assert shipped.score(*RELEVANT) == matcher.score(*RELEVANT)
+    assert "_tables" in vars(shipped) and "_tables" not in vars(fresh)
+
+
 def test_score_jsonl_output_objects(matcher: Matcher) -> None:
     lines = [
         json.dumps({"id": "r1", "title": RELEVANT[0], "summary": RELEVANT[1]}),

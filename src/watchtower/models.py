@@ -149,6 +149,10 @@ class Explanation:
             parts.append(f"closest to the seed {self.nearest_seed!r}")
         return "; ".join(parts) or "Nothing of the subject matched"
 
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text: what the store keeps of an explanation."""
+        return json.dumps(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "summary": self.summary(),
@@ -256,7 +260,7 @@ class ScoredEntry:
 
     def explanation_text(self) -> str:
         """The JSON text of the explanation, as the store keeps it."""
-        return self.explanation_json or json.dumps(self.score.explanation.to_dict())
+        return self.explanation_json or self.score.explanation.to_json()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ dropping the stored ones may as well come after scoring.
 
 from __future__ import annotations
 
-import json
 import pickle
 import uuid
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ def score_entry(scorer: Scorer, entry: Entry) -> ScoredEntry:
     """``entry`` with ``scorer``'s score of its title and text, and its story signature."""
     text = entry.text
     score = scorer.score(entry.title, text)
-    encoded = json.dumps(score.explanation.to_dict())
+    encoded = score.explanation.to_json()
     return ScoredEntry(entry, score, signature(entry.title, text), encoded)
 
 
